@@ -1,0 +1,1 @@
+"""Temporal activities: thin adapters that load, call the core, persist and map errors."""

@@ -1,0 +1,1 @@
+"""Adapters to the outside: configuration, SQL, Temporal client, the embedded dev stack."""

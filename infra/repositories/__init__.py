@@ -1,0 +1,24 @@
+"""All SQL lives here. Repositories take a Session and never commit: the caller owns the
+transaction (`infra.db.unit_of_work`). Every write that a retried activity may repeat is
+idempotent: the same write twice leaves one row; a conflicting write raises."""
+
+from infra.repositories.claims import ClaimRepository, DuplicateClaimError, NewClaim
+from infra.repositories.jury import JuryRepository, Tally
+from infra.repositories.payouts import PayoutRepository
+from infra.repositories.periods import ObjectionRepository, PeriodRepository
+from infra.repositories.plans import PlanRepository
+from infra.repositories.settlement import DebitRunRepository, ShardTotals
+
+__all__ = [
+    "ClaimRepository",
+    "DebitRunRepository",
+    "DuplicateClaimError",
+    "JuryRepository",
+    "NewClaim",
+    "ObjectionRepository",
+    "PayoutRepository",
+    "PeriodRepository",
+    "PlanRepository",
+    "ShardTotals",
+    "Tally",
+]

@@ -1,0 +1,147 @@
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from infra.models import ObjectionRow, PeriodRow
+from infra.repositories._common import insert_or_find
+from mutualaid.calendar import sharing_day_for
+from mutualaid.errors import InputError, InvariantError
+from mutualaid.share import Share
+
+
+class PeriodRepository:
+    def __init__(self, session: Session) -> None:
+        self._session = session
+
+    def open(
+        self, plan_id: str, publicity_date: date, *, rules_version: str, at: datetime
+    ) -> tuple[PeriodRow, bool]:
+        """The period for a plan and publicity day, created on first call. A schedule or an
+        operator firing twice finds the first. Returns (period, created)."""
+        return insert_or_find(
+            self._session,
+            PeriodRow(
+                plan_id=plan_id,
+                publicity_date=publicity_date,
+                sharing_date=sharing_day_for(publicity_date),
+                rules_version=rules_version,
+                state="open",
+                opened_at=at,
+            ),
+            lambda: self.get(plan_id, publicity_date),
+        )
+
+    def get(self, plan_id: str, publicity_date: date) -> PeriodRow | None:
+        return self._session.scalars(
+            select(PeriodRow).where(
+                PeriodRow.plan_id == plan_id, PeriodRow.publicity_date == publicity_date
+            )
+        ).one_or_none()
+
+    def by_id(self, period_id: int) -> PeriodRow:
+        period = self._session.get(PeriodRow, period_id)
+        if period is None:
+            raise InputError("period", period_id, "does not exist")
+        return period
+
+    def previous(self, plan_id: str, publicity_date: date) -> PeriodRow | None:
+        """The plan's latest period before this one (its surplus or deficit carries)."""
+        return self._session.scalars(
+            select(PeriodRow)
+            .where(PeriodRow.plan_id == plan_id, PeriodRow.publicity_date < publicity_date)
+            .order_by(PeriodRow.publicity_date.desc())
+            .limit(1)
+        ).one_or_none()
+
+    def list(self, *, plan_id: str | None = None) -> list[PeriodRow]:
+        query = select(PeriodRow).order_by(PeriodRow.plan_id, PeriodRow.publicity_date)
+        if plan_id is not None:
+            query = query.where(PeriodRow.plan_id == plan_id)
+        return list(self._session.scalars(query))
+
+    def record_roster(self, period: PeriodRow, *, members: int) -> None:
+        """N is locked once; locking again must find the same count."""
+        if period.members is not None and period.members != members:
+            raise InvariantError(
+                f"period {period.workflow_id} already locked with N={period.members}, not {members}"
+            )
+        period.members = members
+        period.state = "locked"
+
+    def record_share(self, period: PeriodRow, share: Share) -> None:
+        """The share is fixed once; fixing it again must give the same figures."""
+        if period.members is not None and period.members != share.members:
+            raise InvariantError(f"share for N={share.members} but roster N={period.members}")
+        if period.share_fen is not None and period.share_fen != share.share_fen:
+            raise InvariantError(
+                f"period {period.workflow_id} share already {period.share_fen}, "
+                f"not {share.share_fen}"
+            )
+        period.members = share.members
+        period.aid_fen = share.aid_fen
+        period.fee_fen = share.fee_fen
+        period.surplus_in_fen = share.surplus_in_fen
+        period.share_fen = share.share_fen
+        period.state = "share_fixed"
+
+    def close(
+        self,
+        period: PeriodRow,
+        *,
+        collected_fen: int,
+        unpaid_fen: int,
+        subsidy_fen: int,
+        surplus_out_fen: int,
+        report: dict[str, Any],
+        at: datetime,
+    ) -> None:
+        if period.closed_at is not None:
+            return
+        period.collected_fen = collected_fen
+        period.unpaid_fen = unpaid_fen
+        period.subsidy_fen = subsidy_fen
+        period.surplus_out_fen = surplus_out_fen
+        period.report = report
+        period.state = "closed"
+        period.closed_at = at
+
+
+class ObjectionRepository:
+    def __init__(self, session: Session) -> None:
+        self._session = session
+
+    def add(
+        self, *, claim_id: str, period_id: int, objector_id: int, reason: str, at: datetime
+    ) -> tuple[ObjectionRow, bool]:
+        """One objection per objector, claim and period; a repeat returns the first."""
+        return insert_or_find(
+            self._session,
+            ObjectionRow(
+                claim_id=claim_id,
+                period_id=period_id,
+                objector_id=objector_id,
+                reason=reason,
+                at=at,
+            ),
+            lambda: self._session.scalars(
+                select(ObjectionRow).where(
+                    ObjectionRow.claim_id == claim_id,
+                    ObjectionRow.period_id == period_id,
+                    ObjectionRow.objector_id == objector_id,
+                )
+            ).one_or_none(),
+        )
+
+    def count(self, *, claim_id: str, period_id: int) -> int:
+        return int(
+            self._session.scalar(
+                select(func.count(ObjectionRow.id)).where(
+                    ObjectionRow.claim_id == claim_id, ObjectionRow.period_id == period_id
+                )
+            )
+            or 0
+        )

@@ -1,0 +1,1 @@
+"""The settlement engine: member store, per-shard kernels, the Ray debit job, reconciliation."""

@@ -1,0 +1,1 @@
+"""Composition roots: the worker process(es) and the `mutualaid` command line."""

@@ -1,0 +1,205 @@
+"""The `mutualaid` command line. Errors are one line on stderr and a non-zero exit."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import click
+import typer
+
+from infra.config import PREFIX, SETTINGS, load_settings
+from infra.db import current_revision, redacted
+from infra.plans import get_plan, read_plan_file
+from mutualaid.errors import MutualAidError
+from mutualaid.money import format_fen
+from mutualaid.plan import Plan
+from workers.output import emit, errors
+from workers.stack import dev_stack, plan_sources, prepare_database
+from workflows.search_attributes import REGISTRATION
+
+app = typer.Typer(
+    help="Run a Chronic Disease Mutual Aid Program.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+dev = typer.Typer(help="The embedded Temporal dev server.", no_args_is_help=True)
+plans = typer.Typer(help="Plan rules.", no_args_is_help=True)
+db = typer.Typer(help="The relational store.", no_args_is_help=True)
+app.add_typer(dev, name="dev")
+app.add_typer(plans, name="plans")
+app.add_typer(db, name="db")
+
+JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON for machines.")]
+
+
+@dev.command("up")
+def dev_up(as_json: JsonFlag = False) -> None:
+    """Start the Temporal dev server (persistent, with search attributes) and print where."""
+    settings = load_settings()
+    status = dev_stack(settings).up(REGISTRATION)
+    emit(
+        {
+            "running": status.running,
+            "pid": status.pid,
+            "grpc": status.address,
+            "web_ui": status.web_ui_url,
+            "namespace": settings.temporal_namespace,
+            "db_file": str(status.db_file),
+            "log_file": str(status.log_file),
+        },
+        as_json=as_json,
+        title="Temporal dev server",
+    )
+
+
+@dev.command("status")
+def dev_status(as_json: JsonFlag = False) -> None:
+    """Say whether the dev server runs (exit 1 when it does not)."""
+    status = dev_stack(load_settings()).status()
+    emit(
+        {
+            "running": status.running,
+            "pid": status.pid,
+            "grpc": status.address,
+            "web_ui": status.web_ui_url,
+        },
+        as_json=as_json,
+        title="Temporal dev server",
+    )
+    if not status.running:
+        raise typer.Exit(1)
+
+
+@dev.command("down")
+def dev_down() -> None:
+    """Stop the dev server; its database file (workflow history) stays."""
+    stopped = dev_stack(load_settings()).down()
+    print("stopped" if stopped else "not running")
+
+
+@plans.command("list")
+def plans_list(as_json: JsonFlag = False) -> None:
+    """Every plan this installation knows, with its rules version."""
+    rows = [
+        _plan_summary(source.plan) | {"source": source.origin}
+        for source in plan_sources(load_settings()).values()
+    ]
+    emit(rows, as_json=as_json, title="Plans")
+
+
+@plans.command("show")
+def plans_show(plan_id: str, as_json: JsonFlag = False) -> None:
+    """One plan's rules."""
+    plan = get_plan(plan_sources(load_settings()), plan_id)
+    emit(_plan_detail(plan), as_json=as_json, title=f"Plan {plan.id}")
+
+
+@plans.command("check")
+def plans_check(path: Path, as_json: JsonFlag = False) -> None:
+    """Load a plan file and report it, or the first thing wrong with it."""
+    emit(_plan_detail(read_plan_file(path).plan), as_json=as_json, title=str(path))
+
+
+@db.command("upgrade")
+def db_upgrade() -> None:
+    """Create or migrate the schema and record every plan's rules version."""
+    settings = load_settings()
+    engine = prepare_database(settings)
+    print(f"schema at {current_revision(engine)} on {redacted(settings.database_url)}")
+    engine.dispose()
+
+
+@app.command("config")
+def config(as_json: JsonFlag = False) -> None:
+    """The effective settings and the environment variables that change them."""
+    settings = load_settings()
+    values = {
+        "STATE_DIR": str(settings.state_dir),
+        "DATABASE_URL": redacted(settings.database_url),
+        "TEMPORAL_ADDRESS": settings.temporal_address,
+        "TEMPORAL_NAMESPACE": settings.temporal_namespace,
+        "TEMPORAL_UI_PORT": str(settings.temporal_ui_port),
+        "TASK_QUEUE": settings.task_queue,
+        "RAY_ADDRESS": settings.ray_address or "(local ray.init())",
+        "STORE_ROOT": settings.store_root,
+        "PLAN_FILES": ":".join(str(p) for p in settings.plan_files) or "(built-in plans)",
+        "SECONDS_PER_DAY": str(settings.seconds_per_day),
+    }
+    rows = [
+        {"variable": PREFIX + s.name, "value": values[s.name], "meaning": s.help} for s in SETTINGS
+    ]
+    emit(rows, as_json=as_json, title="Configuration")
+
+
+@app.command("demo")
+def demo() -> None:
+    """Start the embedded stack, prepare the database and show where everything is."""
+    settings = load_settings()
+    status = dev_stack(settings).up(REGISTRATION)
+    engine = prepare_database(settings)
+    revision = current_revision(engine)
+    engine.dispose()
+    emit(
+        {
+            "Temporal gRPC": status.address,
+            "Web UI": status.web_ui_url,
+            "database": f"{redacted(settings.database_url)} (schema {revision})",
+            "member store": settings.store_root,
+            "plans": ", ".join(sorted(plan_sources(settings))),
+            "stop with": ".venv/bin/mutualaid dev down",
+        },
+        as_json=False,
+        title="mutualaid embedded stack is up",
+    )
+
+
+def _plan_summary(plan: Plan) -> dict[str, object]:
+    return {
+        "plan": plan.id,
+        "name": plan.name,
+        "rules_version": plan.rules_version,
+        "effective_from": plan.effective_from.isoformat(),
+    }
+
+
+def _plan_detail(plan: Plan) -> dict[str, object]:
+    return _plan_summary(plan) | {
+        "joining_age": f"{plan.joining.min_age_days} days to {plan.joining.max_age_years} years",
+        "exit_age": plan.joining.exit_age_years,
+        "chronic_groups": [f"{g.id} {g.name}" for g in plan.chronic_groups],
+        "covered_conditions": sorted(plan.coverage.covered_conditions),
+        "waiting_days": plan.coverage.waiting_days,
+        "benefits": [f"{b.min_age}-{b.max_age}: {format_fen(b.amount_fen)}" for b in plan.benefits],
+        "fee_rate": f"{float(plan.sharing.fee_rate * 100):g}%",
+        "annual_cap": format_fen(plan.sharing.annual_cap_fen),
+        "per_case_cap": format_fen(plan.sharing.per_case_cap_fen)
+        if plan.sharing.per_case_cap_enabled
+        else "off",
+        "objection_window_days": plan.sharing.objection_window_days,
+        "debit_retry_days": plan.sharing.debit_retry_days,
+        "payout_deadline_days": plan.sharing.payout_deadline_days,
+        "jury": f"{plan.jury.min_valid_votes} valid votes, more than "
+        f"{float(plan.jury.approve_above * 100):g}% approve, jurors {plan.jury.juror_min_age}+ "
+        f"with {plan.jury.juror_min_tenure_days} days' membership",
+    }
+
+
+def main() -> None:
+    """Entry point: run the command, turning every expected error into one line and exit 2."""
+    try:
+        code = app(standalone_mode=False)
+    except MutualAidError as exc:
+        errors.print(f"error: {exc}", markup=False, highlight=False, soft_wrap=True)
+        sys.exit(2)
+    except click.exceptions.Abort:
+        errors.print("aborted", markup=False)
+        sys.exit(130)
+    except click.exceptions.ClickException as exc:
+        errors.print(f"error: {exc.format_message()}", markup=False, soft_wrap=True)
+        sys.exit(exc.exit_code)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    sys.exit(code if isinstance(code, int) else 0)
