@@ -9,7 +9,7 @@ from pathlib import Path
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
@@ -51,6 +51,7 @@ def make_engine(url: str, *, field: str = "MUTUALAID_DATABASE_URL") -> Engine:
         raise InputError(field, redacted(url), f"unsupported database: {exc}") from None
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(engine, "begin", _sqlite_begin)
     try:
         with engine.connect() as connection:
             connection.execute(text("SELECT 1"))
@@ -62,12 +63,21 @@ def make_engine(url: str, *, field: str = "MUTUALAID_DATABASE_URL") -> Engine:
 
 
 def _sqlite_pragmas(dbapi_connection: object, _record: object) -> None:
+    # Python 3.11's sqlite3 opens transactions on its own and breaks SAVEPOINTs (which the
+    # idempotent inserts rely on); hand transaction control to SQLAlchemy instead.
+    dbapi_connection.isolation_level = None  # type: ignore[attr-defined]
     # Foreign keys are off by default in SQLite; WAL lets readers run beside the writer.
     cursor = dbapi_connection.cursor()  # type: ignore[attr-defined]
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA busy_timeout=30000")
     cursor.close()
+
+
+def _sqlite_begin(connection: Connection) -> None:
+    # IMMEDIATE takes the write lock up front, so two writers queue instead of one failing
+    # half-way with "database is locked" on upgrade from a read.
+    connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def session_factory(engine: Engine) -> sessionmaker[Session]:

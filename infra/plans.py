@@ -61,7 +61,7 @@ def load_plan_sources(extra: Iterable[Path] = ()) -> dict[str, PlanSource]:
         for file in files:
             source = read_plan_file(file)
             plans[source.plan.id] = source
-    return plans
+    return dict(sorted(plans.items()))
 
 
 def get_plan(plans: dict[str, PlanSource], plan_id: str) -> Plan:

@@ -12,7 +12,9 @@ import re
 
 # A hospital's name ends at the first of these; ward, department and bed come after.
 _HOSPITAL_ENDINGS = re.compile(
-    r"(医院|卫生院|中心|hospital|medical cent(?:er|re)|clinic)", re.IGNORECASE
+    # 中心医院 before 中心: "武汉市中心医院" is a hospital, not "武汉市中心".
+    r"(中心医院|医院|卫生院|中心|hospital|medical cent(?:er|re)|clinic)",
+    re.IGNORECASE,
 )
 
 

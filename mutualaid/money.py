@@ -19,7 +19,8 @@ Fen = NewType("Fen", int)
 FEN_PER_YUAN = 100
 
 # Digits, an optional point and at most two decimals; no sign, exponent, NaN or separators.
-_YUAN = re.compile(r"(?P<whole>\d+)(?:\.(?P<frac>\d{1,2}))?")
+# [0-9], not \d: \d also matches full-width and other scripts' digits, which int() accepts.
+_YUAN = re.compile(r"(?P<whole>[0-9]+)(?:\.(?P<frac>[0-9]{1,2}))?")
 
 
 def parse_yuan(text: str, *, field: str = "amount") -> Fen:
@@ -37,7 +38,7 @@ def parse_yuan(text: str, *, field: str = "amount") -> Fen:
     if match is None:
         if cleaned.startswith("-"):
             raise InputError(field, text, "must not be negative")
-        if re.fullmatch(r"\d+\.\d{3,}", cleaned):
+        if re.fullmatch(r"[0-9]+\.[0-9]{3,}", cleaned):
             raise InputError(field, text, "is a fraction of a fen (at most 2 decimals)")
         raise InputError(field, text, "is not a yuan amount like 300000 or 4.68")
     whole = int(match["whole"])

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import tomllib
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from fractions import Fraction
 from itertools import pairwise
@@ -270,8 +270,12 @@ class _Table:
 
     def get(self, key: str, kind: type[T]) -> T:
         value = self._raw(key)
-        # bool is an int in Python; a count of True is never meant.
-        if not isinstance(value, kind) or (kind is not bool and isinstance(value, bool)):
+        # bool is an int and datetime is a date in Python; neither is meant where the other is.
+        if (
+            not isinstance(value, kind)
+            or (kind is not bool and isinstance(value, bool))
+            or (kind is date and isinstance(value, datetime))
+        ):
             raise PlanError(self.name(key), value, f"must be a {kind.__name__}")
         return value
 

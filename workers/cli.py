@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -12,12 +13,13 @@ import typer
 from infra.config import PREFIX, SETTINGS, load_settings
 from infra.db import current_revision, redacted
 from infra.plans import get_plan, read_plan_file
+from infra.temporal import connect, register_search_attributes
 from mutualaid.errors import MutualAidError
 from mutualaid.money import format_fen
 from mutualaid.plan import Plan
 from workers.output import emit, errors
 from workers.stack import dev_stack, plan_sources, prepare_database
-from workflows.search_attributes import REGISTRATION
+from workflows.search_attributes import INDEXED_TYPES, REGISTRATION
 
 app = typer.Typer(
     help="Run a Chronic Disease Mutual Aid Program.",
@@ -110,6 +112,19 @@ def db_upgrade() -> None:
     engine = prepare_database(settings)
     print(f"schema at {current_revision(engine)} on {redacted(settings.database_url)}")
     engine.dispose()
+
+
+@app.command("search-attributes")
+def search_attributes() -> None:
+    """Register the workflows' search attributes on the configured namespace (a cluster's)."""
+    settings = load_settings()
+
+    async def apply() -> list[str]:
+        client = await connect(settings)
+        return await register_search_attributes(client, settings.temporal_namespace, INDEXED_TYPES)
+
+    added = asyncio.run(apply())
+    print(f"added: {', '.join(added)}" if added else "all search attributes already registered")
 
 
 @app.command("config")

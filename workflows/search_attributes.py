@@ -29,7 +29,10 @@ ALL = (
     NEXT_DEADLINE,
 )
 
-# Name -> type as the Temporal CLI spells it, for registering with a server.
+# Name -> indexed value type, for registering with a server through the operator API.
+INDEXED_TYPES: dict[str, int] = {key.name: int(key.indexed_value_type) for key in ALL}
+
+# Name -> type as the Temporal CLI spells it, for `temporal server start-dev`.
 REGISTRATION: dict[str, str] = {
     key.name: {
         "KEYWORD": "Keyword",

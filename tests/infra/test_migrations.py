@@ -1,0 +1,33 @@
+"""The Alembic migrations create exactly the schema the models describe, on both backends."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import inspect
+
+from infra.db import current_revision, make_engine, upgrade
+from infra.models import Base
+from tests.conftest import BACKENDS, database_url_for
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_migrations_build_the_models_schema_and_rerun_as_a_no_op(
+    backend: str, request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    engine = make_engine(database_url_for(backend, request, tmp_path))
+    assert current_revision(engine) is None
+    upgrade(engine)
+    upgrade(engine)
+    assert current_revision(engine) == "0001"
+    with engine.connect() as connection:
+        diff = compare_metadata(
+            MigrationContext.configure(connection, opts={"compare_type": True}), Base.metadata
+        )
+    assert diff == []
+    unique = {tuple(c["column_names"]) for c in inspect(engine).get_unique_constraints("periods")}
+    assert ("plan_id", "publicity_date") in unique
+    engine.dispose()
