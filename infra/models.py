@@ -248,3 +248,22 @@ class PayoutRow(Base):
     reference: Mapped[str | None] = mapped_column(String(120))
     requested_at: Mapped[datetime] = mapped_column(Moment())
     paid_at: Mapped[datetime | None] = mapped_column(Moment())
+
+
+class MemberChangeRow(Base):
+    """A change to the member store (join, exit, family link, payout exit), recorded here and
+    folded into the roster snapshot at the next lock. change_key makes a retried write a no-op.
+    applied_snapshot is set when a lock folds it in."""
+
+    __tablename__ = "member_changes"
+    __table_args__ = (UniqueConstraint("change_key"),)
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    plan_id: Mapped[str] = mapped_column(ForeignKey("plans.id"), index=True)
+    member_id: Mapped[int] = mapped_column(BigInteger, index=True)
+    kind: Mapped[str] = mapped_column(String(20))
+    effective_on: Mapped[date] = mapped_column(Date)
+    change_key: Mapped[str] = mapped_column(String(200))
+    detail: Mapped[dict[str, Any]] = mapped_column(JSON)
+    recorded_at: Mapped[datetime] = mapped_column(Moment())
+    applied_snapshot: Mapped[str | None] = mapped_column(String(200), index=True)

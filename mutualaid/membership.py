@@ -38,3 +38,64 @@ class Member:
     @property
     def pays_for_self(self) -> bool:
         return self.payer_id is None or self.payer_id == self.member_id
+
+
+class ChangeKind(StrEnum):
+    JOIN = "join"
+    EXIT = "exit"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MemberChange:
+    """A change recorded against the member store and folded in at the next roster lock.
+
+    A join carries the new membership; an exit carries its reason (left, age limit,
+    non-payment, paid out, diagnosed in the waiting period).
+    """
+
+    plan_id: str
+    member_id: int
+    kind: ChangeKind
+    effective_on: date
+    birth_date: date | None = None
+    chronic_groups: tuple[int, ...] = ()
+    payer_id: int | None = None
+    exit_reason: ExitReason | None = None
+
+
+def apply_change(member: Member | None, change: MemberChange) -> Member | None:
+    """The membership after one change. Pure; the lock and single-member look-ups share it.
+
+    >>> joined = apply_change(None, MemberChange(plan_id="chronic", member_id=7,
+    ...     kind=ChangeKind.JOIN, effective_on=date(2026, 1, 5), birth_date=date(1990, 3, 1)))
+    >>> apply_change(joined, MemberChange(plan_id="chronic", member_id=7, kind=ChangeKind.EXIT,
+    ...     effective_on=date(2026, 6, 1), exit_reason=ExitReason.PAID_OUT)).status
+    <MemberStatus.PAID_OUT: 'paid_out'>
+    """
+    if change.kind is ChangeKind.JOIN:
+        if member is not None:
+            return member  # a replayed join changes nothing
+        if change.birth_date is None:
+            raise ValueError(f"join of member {change.member_id} without a birth date")
+        return Member(
+            member_id=change.member_id,
+            plan_id=change.plan_id,
+            birth_date=change.birth_date,
+            join_date=change.effective_on,
+            chronic_groups=change.chronic_groups,
+            payer_id=change.payer_id,
+        )
+    if member is None or member.status is not MemberStatus.COVERED:
+        return member  # exiting twice keeps the first exit
+    reason = change.exit_reason or ExitReason.LEFT
+    return Member(
+        member_id=member.member_id,
+        plan_id=member.plan_id,
+        birth_date=member.birth_date,
+        join_date=member.join_date,
+        chronic_groups=member.chronic_groups,
+        payer_id=member.payer_id,
+        status=MemberStatus.PAID_OUT if reason is ExitReason.PAID_OUT else MemberStatus.EXITED,
+        exit_date=change.effective_on,
+        exit_reason=reason,
+    )

@@ -4,6 +4,7 @@ idempotent: the same write twice leaves one row; a conflicting write raises."""
 
 from infra.repositories.claims import ClaimRepository, DuplicateClaimError, NewClaim
 from infra.repositories.jury import JuryRepository, Tally
+from infra.repositories.members import MemberChangeRepository
 from infra.repositories.payouts import PayoutRepository
 from infra.repositories.periods import ObjectionRepository, PeriodRepository
 from infra.repositories.plans import PlanRepository
@@ -14,6 +15,7 @@ __all__ = [
     "DebitRunRepository",
     "DuplicateClaimError",
     "JuryRepository",
+    "MemberChangeRepository",
     "NewClaim",
     "ObjectionRepository",
     "PayoutRepository",

@@ -16,6 +16,7 @@ from infra.repositories import (
     DebitRunRepository,
     DuplicateClaimError,
     JuryRepository,
+    MemberChangeRepository,
     NewClaim,
     ObjectionRepository,
     PayoutRepository,
@@ -25,6 +26,7 @@ from infra.repositories import (
 )
 from infra.repositories.jury import Vote
 from mutualaid.errors import InputError, InvariantError, PlanError
+from mutualaid.membership import ChangeKind, ExitReason, MemberChange
 from mutualaid.plan import parse_plan
 from mutualaid.share import compute_share
 
@@ -410,3 +412,37 @@ def test_a_claim_is_paid_out_at_most_once(session: Session, plans: PlanRepositor
             )
         )
     assert [p.claim_id for p in payouts.for_period(period.id)] == ["c-1"]
+
+
+def test_member_changes_queue_once_and_fold_in_order(
+    session: Session, plans: PlanRepository
+) -> None:
+    changes = MemberChangeRepository(session)
+    join = MemberChange(
+        plan_id="chronic",
+        member_id=9,
+        kind=ChangeKind.JOIN,
+        effective_on=date(2026, 12, 6),
+        birth_date=date(1990, 2, 28),
+        chronic_groups=(1, 4),
+        payer_id=None,
+    )
+    leave = MemberChange(
+        plan_id="chronic",
+        member_id=9,
+        kind=ChangeKind.EXIT,
+        effective_on=date(2026, 12, 7),
+        exit_reason=ExitReason.LEFT,
+    )
+    assert changes.queue(join, change_key="join-9", at=AT) is True
+    assert changes.queue(join, change_key="join-9", at=AT) is False
+    changes.queue(leave, change_key="exit-9", at=AT)
+    with pytest.raises(InvariantError, match="other content"):
+        changes.queue(leave, change_key="join-9", at=AT)
+    pending = changes.pending("chronic", member_id=9)
+    assert [c for _, c in pending] == [join, leave]
+    # A lock at the 7th folds only what took effect before that day.
+    before_lock = changes.pending("chronic", before=date(2026, 12, 7))
+    assert [c for _, c in before_lock] == [join]
+    changes.mark_applied([i for i, _ in before_lock], snapshot="roster-2026-12-07")
+    assert [c for _, c in changes.pending("chronic")] == [leave]

@@ -1,0 +1,86 @@
+"""The member account table: one Arrow schema for every snapshot shard.
+
+Enums are stored as small integers with fixed codes (never reorder: snapshots outlive code).
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pyarrow as pa
+
+from mutualaid.membership import ExitReason, Member, MemberStatus
+
+STORE_FORMAT = 1
+
+STATUS_CODES: dict[MemberStatus, int] = {
+    MemberStatus.COVERED: 0,
+    MemberStatus.EXITED: 1,
+    MemberStatus.PAID_OUT: 2,
+}
+EXIT_CODES: dict[ExitReason | None, int] = {
+    None: 0,
+    ExitReason.LEFT: 1,
+    ExitReason.AGE_LIMIT: 2,
+    ExitReason.NON_PAYMENT: 3,
+    ExitReason.PAID_OUT: 4,
+    ExitReason.WAITING_PERIOD_DIAGNOSIS: 5,
+}
+STATUS_BY_CODE = {code: status for status, code in STATUS_CODES.items()}
+EXIT_BY_CODE = {code: reason for reason, code in EXIT_CODES.items()}
+
+MEMBERS = pa.schema(
+    [
+        pa.field("member_id", pa.int64(), nullable=False),
+        # The member whose account pays; equal to member_id for a paying member.
+        pa.field("payer_id", pa.int64(), nullable=False),
+        pa.field("birth_date", pa.date32(), nullable=False),
+        pa.field("join_date", pa.date32(), nullable=False),
+        # Bit g-1 set for chronic group g (eight groups fit a byte).
+        pa.field("chronic_groups", pa.uint8(), nullable=False),
+        pa.field("status", pa.int8(), nullable=False),
+        pa.field("exit_reason", pa.int8(), nullable=False),
+        pa.field("exit_date", pa.date32(), nullable=True),
+        # Money on the payer's linked payment account (the simulated rail), in fen.
+        pa.field("funds_fen", pa.int64(), nullable=False),
+        # Shares charged in calendar year paid_year, for the annual cap.
+        pa.field("paid_year", pa.int16(), nullable=False),
+        pa.field("paid_this_year_fen", pa.int64(), nullable=False),
+        # Shares owed and not collected (failed debits still being retried).
+        pa.field("unpaid_fen", pa.int64(), nullable=False),
+    ]
+)
+
+
+def groups_to_mask(groups: tuple[int, ...]) -> int:
+    mask = 0
+    for group in groups:
+        mask |= 1 << (group - 1)
+    return mask
+
+
+def mask_to_groups(mask: int) -> tuple[int, ...]:
+    return tuple(g for g in range(1, 9) if mask & (1 << (g - 1)))
+
+
+def member_from_row(row: dict[str, object], plan_id: str) -> Member:
+    member_id = int(row["member_id"])  # type: ignore[call-overload]
+    payer_id = int(row["payer_id"])  # type: ignore[call-overload]
+    exit_date = row["exit_date"]
+    return Member(
+        member_id=member_id,
+        plan_id=plan_id,
+        birth_date=_date(row["birth_date"]),
+        join_date=_date(row["join_date"]),
+        chronic_groups=mask_to_groups(int(row["chronic_groups"])),  # type: ignore[call-overload]
+        payer_id=None if payer_id == member_id else payer_id,
+        status=STATUS_BY_CODE[int(row["status"])],  # type: ignore[call-overload]
+        exit_date=_date(exit_date) if exit_date is not None else None,
+        exit_reason=EXIT_BY_CODE[int(row["exit_reason"])],  # type: ignore[call-overload]
+    )
+
+
+def _date(value: object) -> date:
+    if not isinstance(value, date):
+        raise TypeError(f"expected a date, got {value!r}")
+    return value

@@ -1,0 +1,304 @@
+"""The member store: a partitioned Parquet dataset of member accounts on any pyarrow
+filesystem (a local folder by default, object storage at scale).
+
+Layout under `<root>/<plan>/`::
+
+    store.json                        format, plan, shard count (fixed at creation)
+    HEAD                              id of the latest committed snapshot
+    snapshots/<id>/shard-00007.parquet
+    snapshots/<id>/manifest.json      shard files, rows, sha256, rules version, period
+
+Snapshots are immutable: every period writes new ones and never updates a file in place.
+Every file is written under a temporary name and moved into place, and a snapshot's manifest
+is written after all its shards, then HEAD: a crash leaves at worst unreferenced files.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os.path
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.fs as pafs
+import pyarrow.parquet as pq
+
+from mutualaid.errors import InputError
+from mutualaid.membership import Member
+from settlement.schema import MEMBERS, STORE_FORMAT, member_from_row
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ShardFile:
+    shard: int
+    file: str
+    rows: int
+    sha256: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Manifest:
+    snapshot: str
+    plan_id: str
+    kind: str
+    parent: str | None
+    rules_version: str
+    period: str | None
+    shards: tuple[ShardFile, ...]
+    created_at: str
+
+    @property
+    def rows(self) -> int:
+        return sum(s.rows for s in self.shards)
+
+    def to_json(self) -> str:
+        return json.dumps(
+            {
+                "format": STORE_FORMAT,
+                "snapshot": self.snapshot,
+                "plan_id": self.plan_id,
+                "kind": self.kind,
+                "parent": self.parent,
+                "rules_version": self.rules_version,
+                "period": self.period,
+                "created_at": self.created_at,
+                "shards": [
+                    {"shard": s.shard, "file": s.file, "rows": s.rows, "sha256": s.sha256}
+                    for s in self.shards
+                ],
+            },
+            indent=1,
+            sort_keys=True,
+        )
+
+
+class MemberStore:
+    def __init__(self, fs: pafs.FileSystem, base: str, plan_id: str, shards: int) -> None:
+        self.fs = fs
+        self.base = base
+        self.plan_id = plan_id
+        self.shards = shards
+
+    # -- opening -----------------------------------------------------------------------
+
+    @classmethod
+    def create(cls, root: str, plan_id: str, *, shards: int) -> MemberStore:
+        """Create an empty store for a plan; creating it again with the same shard count is a
+        no-op, with another count an error (member_id -> shard is fixed for life)."""
+        if not 1 <= shards <= 65_536:
+            raise InputError("shards", shards, "must be between 1 and 65536")
+        fs, base = _filesystem(root, plan_id)
+        info = fs.get_file_info(f"{base}/store.json")
+        if info.type != pafs.FileType.NotFound:
+            store = cls.open(root, plan_id)
+            if store.shards != shards:
+                raise InputError(
+                    "shards", shards, f"the store of plan {plan_id} has {store.shards} shards"
+                )
+            return store
+        fs.create_dir(base, recursive=True)
+        meta = {"format": STORE_FORMAT, "plan_id": plan_id, "shards": shards}
+        _write_atomic(fs, f"{base}/store.json", json.dumps(meta, sort_keys=True).encode())
+        return cls(fs, base, plan_id, shards)
+
+    @classmethod
+    def open(cls, root: str, plan_id: str) -> MemberStore:
+        fs, base = _filesystem(root, plan_id)
+        try:
+            meta = json.loads(_read(fs, f"{base}/store.json"))
+        except FileNotFoundError:
+            raise InputError(
+                "store", f"{root}/{plan_id}", "has no member store (generate a population)"
+            ) from None
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            raise InputError("store", f"{base}/store.json", "is corrupt") from None
+        if not isinstance(meta, dict) or not isinstance(meta.get("format"), int):
+            raise InputError("store", f"{base}/store.json", "is corrupt")
+        if meta["format"] > STORE_FORMAT:
+            raise InputError(
+                "store format",
+                meta["format"],
+                f"was written by a newer schema (this program reads up to {STORE_FORMAT})",
+            )
+        if meta.get("plan_id") != plan_id:
+            raise InputError("store", f"{base}", f"belongs to plan {meta.get('plan_id')!r}")
+        return cls(fs, base, plan_id, int(meta["shards"]))
+
+    @classmethod
+    def exists(cls, root: str, plan_id: str) -> bool:
+        fs, base = _filesystem(root, plan_id)
+        return fs.get_file_info(f"{base}/store.json").type != pafs.FileType.NotFound
+
+    # -- snapshots ---------------------------------------------------------------------
+
+    def shard_of(self, member_id: int) -> int:
+        return member_id % self.shards
+
+    def head(self) -> str | None:
+        try:
+            return _read(self.fs, f"{self.base}/HEAD").decode().strip() or None
+        except FileNotFoundError:
+            return None
+
+    def set_head(self, snapshot: str) -> None:
+        self.manifest(snapshot)  # refuse to point HEAD at an uncommitted snapshot
+        _write_atomic(self.fs, f"{self.base}/HEAD", snapshot.encode())
+
+    def snapshot_dir(self, snapshot: str) -> str:
+        return f"{self.base}/snapshots/{snapshot}"
+
+    def shard_path(self, snapshot: str, shard: int) -> str:
+        return f"{self.snapshot_dir(snapshot)}/{shard_file_name(shard)}"
+
+    def has_manifest(self, snapshot: str) -> bool:
+        info = self.fs.get_file_info(f"{self.snapshot_dir(snapshot)}/manifest.json")
+        return info.type != pafs.FileType.NotFound
+
+    def manifest(self, snapshot: str) -> Manifest:
+        path = f"{self.snapshot_dir(snapshot)}/manifest.json"
+        try:
+            raw = json.loads(_read(self.fs, path))
+        except FileNotFoundError:
+            raise InputError("snapshot", snapshot, "has no manifest (not committed)") from None
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            raise InputError("manifest", path, "is corrupt") from None
+        return _manifest_from(raw, path, self.plan_id)
+
+    def write_shard(self, snapshot: str, shard: int, table: pa.Table) -> ShardFile:
+        """Write one shard file atomically and return what the manifest records of it. The
+        bytes depend only on the table, so a rewrite after a crash is byte-identical."""
+        table = table.cast(MEMBERS) if table.schema != MEMBERS else table
+        sink = pa.BufferOutputStream()
+        pq.write_table(table, sink, compression="zstd", write_statistics=True)
+        data = sink.getvalue().to_pybytes()
+        self.fs.create_dir(self.snapshot_dir(snapshot), recursive=True)
+        _write_atomic(self.fs, self.shard_path(snapshot, shard), data)
+        return ShardFile(
+            shard=shard,
+            file=shard_file_name(shard),
+            rows=table.num_rows,
+            sha256=hashlib.sha256(data).hexdigest(),
+        )
+
+    def commit_snapshot(self, manifest: Manifest, *, move_head: bool = True) -> None:
+        if len(manifest.shards) != self.shards or [s.shard for s in manifest.shards] != list(
+            range(self.shards)
+        ):
+            raise InputError("manifest", manifest.snapshot, "must list every shard once, in order")
+        _write_atomic(
+            self.fs,
+            f"{self.snapshot_dir(manifest.snapshot)}/manifest.json",
+            manifest.to_json().encode(),
+        )
+        if move_head:
+            self.set_head(manifest.snapshot)
+
+    def read_shard(
+        self,
+        manifest: Manifest,
+        shard: int,
+        *,
+        verify: bool = True,
+        columns: list[str] | None = None,
+    ) -> pa.Table:
+        """Read one shard of a committed snapshot, checking it against the manifest."""
+        entry = manifest.shards[shard]
+        path = f"{self.snapshot_dir(manifest.snapshot)}/{entry.file}"
+        try:
+            data = _read(self.fs, path)
+        except FileNotFoundError:
+            raise InputError("shard", path, "is missing") from None
+        if verify and hashlib.sha256(data).hexdigest() != entry.sha256:
+            raise InputError("shard", path, "does not match its manifest checksum (corrupt)")
+        try:
+            table = pq.read_table(pa.BufferReader(data), columns=columns)
+        except (pa.ArrowInvalid, OSError) as exc:
+            raise InputError("shard", path, f"is not readable Parquet: {exc}") from None
+        if table.num_rows != entry.rows:
+            raise InputError(
+                "shard", path, f"has {table.num_rows} rows, manifest says {entry.rows}"
+            )
+        if columns is None and table.schema != MEMBERS:
+            raise InputError("shard", path, "does not have the member schema")
+        return table
+
+    def find(self, member_id: int) -> Member | None:
+        """One member from the latest snapshot, reading only its shard with a filter."""
+        snapshot = self.head()
+        if snapshot is None:
+            return None
+        manifest = self.manifest(snapshot)
+        entry = manifest.shards[self.shard_of(member_id)]
+        path = f"{self.snapshot_dir(snapshot)}/{entry.file}"
+        try:
+            table = pq.read_table(path, filesystem=self.fs, filters=[("member_id", "=", member_id)])
+        except FileNotFoundError:
+            raise InputError("shard", path, "is missing") from None
+        table = table.filter(pc.equal(table["member_id"], member_id))
+        if table.num_rows == 0:
+            return None
+        return member_from_row(table.slice(0, 1).to_pylist()[0], self.plan_id)
+
+
+def shard_file_name(shard: int) -> str:
+    return f"shard-{shard:05d}.parquet"
+
+
+def _filesystem(root: str, plan_id: str) -> tuple[pafs.FileSystem, str]:
+    try:
+        fs, base = pafs.FileSystem.from_uri(root)
+    except (pa.ArrowInvalid, ValueError):
+        # A plain relative or absolute path: the local filesystem.
+        fs, base = pafs.LocalFileSystem(), _absolute(root)
+    return fs, f"{base.rstrip('/')}/{plan_id}"
+
+
+def _absolute(path: str) -> str:
+    return os.path.abspath(path)
+
+
+def _read(fs: pafs.FileSystem, path: str) -> bytes:
+    info = fs.get_file_info(path)
+    if info.type == pafs.FileType.NotFound:
+        raise FileNotFoundError(path)
+    with fs.open_input_stream(path) as stream:
+        return bytes(stream.read())
+
+
+def _write_atomic(fs: pafs.FileSystem, path: str, data: bytes) -> None:
+    temporary = f"{path}.tmp-{uuid.uuid4().hex}"
+    with fs.open_output_stream(temporary) as stream:
+        stream.write(data)
+    fs.move(temporary, path)
+
+
+def _manifest_from(raw: Any, path: str, plan_id: str) -> Manifest:
+    try:
+        if raw["format"] > STORE_FORMAT:
+            raise InputError("manifest format", raw["format"], "was written by a newer schema")
+        if raw["plan_id"] != plan_id:
+            raise InputError("manifest", path, f"belongs to plan {raw['plan_id']!r}")
+        return Manifest(
+            snapshot=str(raw["snapshot"]),
+            plan_id=str(raw["plan_id"]),
+            kind=str(raw["kind"]),
+            parent=raw["parent"],
+            rules_version=str(raw["rules_version"]),
+            period=raw["period"],
+            created_at=str(raw["created_at"]),
+            shards=tuple(
+                ShardFile(
+                    shard=int(s["shard"]),
+                    file=str(s["file"]),
+                    rows=int(s["rows"]),
+                    sha256=str(s["sha256"]),
+                )
+                for s in raw["shards"]
+            ),
+        )
+    except (KeyError, TypeError) as exc:
+        raise InputError("manifest", path, f"is missing {exc}") from None
