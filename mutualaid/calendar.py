@@ -152,3 +152,21 @@ def nth_day_after(day: date, n: int) -> date:
 def _require_aware(moment: datetime) -> None:
     if moment.tzinfo is None or moment.utcoffset() is None:
         raise InputError("moment", moment.isoformat(), "has no time zone")
+
+
+def latest_birth_date_for_age(years: int, on: date) -> date:
+    """The latest birth date of someone who is at least `years` old on a day, so that
+    `age_on(b, on) >= years` exactly when `b <= latest_birth_date_for_age(years, on)`; lets
+    the settlement engine compare whole columns of birth dates against one date.
+
+    >>> latest_birth_date_for_age(60, date(2026, 12, 7))
+    datetime.date(1966, 12, 7)
+    >>> latest_birth_date_for_age(1, date(2024, 2, 29))
+    datetime.date(2023, 2, 28)
+    """
+    try:
+        return on.replace(year=on.year - years)
+    except ValueError:
+        # `on` is 29 February and the year `years` earlier is common: someone born on
+        # 28 February has had the birthday; someone born on 1 March has not.
+        return date(on.year - years, 2, 28)

@@ -99,3 +99,34 @@ def apply_change(member: Member | None, change: MemberChange) -> Member | None:
         exit_date=change.effective_on,
         exit_reason=reason,
     )
+
+
+def change_to_record(change: MemberChange) -> dict[str, object]:
+    """A change as plain JSON-able values (stored in SQL, passed to shard tasks)."""
+    return {
+        "plan_id": change.plan_id,
+        "member_id": change.member_id,
+        "kind": change.kind.value,
+        "effective_on": change.effective_on.isoformat(),
+        "birth_date": change.birth_date.isoformat() if change.birth_date else None,
+        "chronic_groups": list(change.chronic_groups),
+        "payer_id": change.payer_id,
+        "exit_reason": change.exit_reason.value if change.exit_reason else None,
+    }
+
+
+def change_from_record(record: dict[str, object]) -> MemberChange:
+    birth = record["birth_date"]
+    payer = record["payer_id"]
+    reason = record["exit_reason"]
+    groups = record["chronic_groups"]
+    return MemberChange(
+        plan_id=str(record["plan_id"]),
+        member_id=int(str(record["member_id"])),
+        kind=ChangeKind(str(record["kind"])),
+        effective_on=date.fromisoformat(str(record["effective_on"])),
+        birth_date=date.fromisoformat(str(birth)) if birth else None,
+        chronic_groups=tuple(int(g) for g in groups) if isinstance(groups, list) else (),
+        payer_id=int(str(payer)) if payer is not None else None,
+        exit_reason=ExitReason(str(reason)) if reason else None,
+    )

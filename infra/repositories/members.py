@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 from infra.models import MemberChangeRow
 from infra.repositories._common import insert_or_find
 from mutualaid.errors import InvariantError
-from mutualaid.membership import ChangeKind, ExitReason, MemberChange
+from mutualaid.membership import MemberChange, change_from_record, change_to_record
 
 
 class MemberChangeRepository:
@@ -67,6 +67,20 @@ class MemberChangeRepository:
             query = query.where(MemberChangeRow.effective_on < before)
         return [(row.id, _change(row)) for row in self._session.scalars(query)]
 
+    def by_ids(self, change_ids: Iterable[int]) -> list[tuple[int, MemberChange]]:
+        """Exactly these changes, in recording order (a frozen lock plan names them)."""
+        ids = sorted(change_ids)
+        rows: list[MemberChangeRow] = []
+        for start in range(0, len(ids), 500):
+            rows.extend(
+                self._session.scalars(
+                    select(MemberChangeRow).where(MemberChangeRow.id.in_(ids[start : start + 500]))
+                )
+            )
+        if len(rows) != len(ids):
+            raise InvariantError(f"{len(ids) - len(rows)} frozen member changes are missing")
+        return [(row.id, _change(row)) for row in sorted(rows, key=lambda r: r.id)]
+
     def mark_applied(self, change_ids: Iterable[int], *, snapshot: str) -> None:
         ids = list(change_ids)
         for start in range(0, len(ids), 500):
@@ -78,23 +92,8 @@ class MemberChangeRepository:
 
 
 def _detail(change: MemberChange) -> dict[str, object]:
-    return {
-        "birth_date": change.birth_date.isoformat() if change.birth_date else None,
-        "chronic_groups": list(change.chronic_groups),
-        "payer_id": change.payer_id,
-        "exit_reason": change.exit_reason.value if change.exit_reason else None,
-    }
+    return change_to_record(change)
 
 
 def _change(row: MemberChangeRow) -> MemberChange:
-    detail = row.detail
-    return MemberChange(
-        plan_id=row.plan_id,
-        member_id=row.member_id,
-        kind=ChangeKind(row.kind),
-        effective_on=row.effective_on,
-        birth_date=date.fromisoformat(str(detail["birth_date"])) if detail["birth_date"] else None,
-        chronic_groups=tuple(int(g) for g in detail["chronic_groups"]),
-        payer_id=int(detail["payer_id"]) if detail["payer_id"] is not None else None,
-        exit_reason=ExitReason(detail["exit_reason"]) if detail["exit_reason"] else None,
-    )
+    return change_from_record(row.detail)

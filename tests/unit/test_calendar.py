@@ -16,6 +16,7 @@ from mutualaid.calendar import (
     in_waiting_period,
     is_publicity_day,
     is_sharing_day,
+    latest_birth_date_for_age,
     next_publicity_day,
     nth_day_after,
     parse_date,
@@ -29,7 +30,7 @@ from mutualaid.calendar import (
 )
 from mutualaid.errors import InputError
 
-CHEAP = settings(max_examples=200)
+PROPERTY = settings(max_examples=50, deadline=None)
 SHANGHAI = PROGRAM_TZ
 NEW_YORK = ZoneInfo("America/New_York")
 
@@ -148,7 +149,7 @@ def test_next_publicity_day_refuses_a_naive_moment() -> None:
     assert caught.value.field == "moment"
 
 
-@CHEAP
+@PROPERTY
 @given(moments)
 def test_next_publicity_day_is_the_first_publicity_cut_off_at_or_after_the_moment(
     moment: datetime,
@@ -163,7 +164,7 @@ def test_next_publicity_day_is_the_first_publicity_cut_off_at_or_after_the_momen
     assert result - program_date(moment) <= timedelta(days=17)
 
 
-@CHEAP
+@PROPERTY
 @given(days)
 def test_next_publicity_day_at_a_publicity_cut_off_is_that_day(day: date) -> None:
     publicity = next_publicity_day(start_of_day(day))
@@ -208,7 +209,7 @@ def test_sharing_day_is_one_week_after_publicity(publicity: date, sharing: date)
     assert publicity_day_for(sharing) == publicity
 
 
-@CHEAP
+@PROPERTY
 @given(st.integers(1930, 2100), st.integers(1, 12), st.sampled_from([7, 21]))
 def test_publicity_and_sharing_days_map_onto_each_other(year: int, month: int, day: int) -> None:
     publicity = date(year, month, day)
@@ -270,13 +271,15 @@ def test_the_joining_day_itself_is_inside_the_waiting_period() -> None:
     assert in_waiting_period(date(2026, 1, 1), date(2026, 1, 1), 90)
 
 
-@CHEAP
+@PROPERTY
 @given(days, st.integers(min_value=0, max_value=400))
 def test_waiting_period_holds_exactly_waiting_days_after_the_joining_day(
     join: date, waiting: int
 ) -> None:
     assume(join <= date(2099, 1, 1))
-    inside = [n for n in range(1, waiting + 10) if in_waiting_period(join, join + timedelta(n), waiting)]
+    inside = [
+        n for n in range(1, waiting + 10) if in_waiting_period(join, join + timedelta(n), waiting)
+    ]
     assert inside == list(range(1, waiting + 1))
     assert in_waiting_period(join, join + timedelta(days=waiting), waiting)
     assert not in_waiting_period(join, join + timedelta(days=waiting + 1), waiting)
@@ -316,7 +319,7 @@ def test_age_on_refuses_a_day_before_birth() -> None:
     assert caught.value.value == "2000-01-02"
 
 
-@CHEAP
+@PROPERTY
 @given(days, days, days)
 def test_age_on_never_decreases_as_the_day_moves_on(birth: date, a: date, b: date) -> None:
     first, second = sorted((a, b))
@@ -324,7 +327,7 @@ def test_age_on_never_decreases_as_the_day_moves_on(birth: date, a: date, b: dat
     assert 0 <= age_on(birth, first) <= age_on(birth, second)
 
 
-@CHEAP
+@PROPERTY
 @given(days, st.integers(min_value=0, max_value=3000))
 def test_age_on_grows_by_at_most_one_a_day_and_by_one_a_year(birth: date, offset: int) -> None:
     assume(birth <= date(2090, 1, 1))
@@ -336,7 +339,7 @@ def test_age_on_grows_by_at_most_one_a_day_and_by_one_a_year(birth: date, offset
     assert 365 * age <= (day - birth).days < 366 * (age + 1)
 
 
-@CHEAP
+@PROPERTY
 @given(days, st.integers(min_value=1, max_value=100))
 def test_age_turns_on_the_birthday_and_not_the_day_before(birth: date, years: int) -> None:
     assume(not (birth.month == 2 and birth.day == 29))
@@ -344,6 +347,29 @@ def test_age_turns_on_the_birthday_and_not_the_day_before(birth: date, years: in
     birthday = birth.replace(year=birth.year + years)
     assert age_on(birth, birthday) == years
     assert age_on(birth, birthday - timedelta(days=1)) == years - 1
+
+
+@pytest.mark.parametrize(
+    ("years", "on", "latest"),
+    [
+        (60, date(2026, 12, 7), date(1966, 12, 7)),
+        (1, date(2024, 2, 29), date(2023, 2, 28)),  # no 29 February in 2023
+        (4, date(2024, 2, 29), date(2020, 2, 29)),
+        (0, date(2026, 1, 1), date(2026, 1, 1)),
+    ],
+)
+def test_latest_birth_date_for_age_is_the_last_birthday_old_enough(
+    years: int, on: date, latest: date
+) -> None:
+    assert latest_birth_date_for_age(years, on) == latest
+
+
+@PROPERTY
+@given(days, days, st.integers(min_value=0, max_value=100))
+def test_latest_birth_date_for_age_agrees_with_age_on(birth: date, on: date, years: int) -> None:
+    assume(birth <= on and on.year - years >= 1)
+    old_enough = age_on(birth, on) >= years
+    assert old_enough is (birth <= latest_birth_date_for_age(years, on))
 
 
 def test_age_in_days_counts_days_since_birth() -> None:

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from mutualaid.errors import InputError
 from mutualaid.money import apply_rate_floor, ceil_div, fen, format_fen, parse_fen, parse_yuan
 
-CHEAP = settings(max_examples=200)
+PROPERTY = settings(max_examples=100, deadline=None)
 
 
 # --- parse_yuan -------------------------------------------------------------------------------
@@ -94,25 +94,25 @@ def test_parse_yuan_error_is_a_value_error_with_a_one_line_message() -> None:
         parse_yuan("1.234", field="annual_cap")
 
 
-@CHEAP
+@PROPERTY
 @given(st.integers(min_value=0, max_value=10**15))
 def test_format_then_parse_round_trips_every_non_negative_amount(amount: int) -> None:
     assert parse_yuan(format_fen(amount)) == amount
 
 
-@CHEAP
+@PROPERTY
 @given(st.integers(min_value=0, max_value=10**12), st.integers(min_value=0, max_value=99))
 def test_parse_yuan_with_two_decimals_is_whole_times_100_plus_fen(whole: int, part: int) -> None:
     assert parse_yuan(f"{whole}.{part:02d}") == whole * 100 + part
 
 
-@CHEAP
+@PROPERTY
 @given(st.integers(min_value=0, max_value=10**12), st.integers(min_value=0, max_value=9))
 def test_parse_yuan_with_one_decimal_reads_tenths_of_a_yuan(whole: int, tenth: int) -> None:
     assert parse_yuan(f"{whole}.{tenth}") == whole * 100 + tenth * 10
 
 
-@CHEAP
+@PROPERTY
 @given(st.text(max_size=12))
 def test_parse_yuan_either_refuses_or_agrees_with_exact_decimal_arithmetic(text: str) -> None:
     try:
@@ -145,7 +145,7 @@ def test_format_fen_writes_yuan_with_two_decimals(amount: int, text: str) -> Non
     assert format_fen(amount) == text
 
 
-@CHEAP
+@PROPERTY
 @given(st.integers(min_value=1, max_value=10**15))
 def test_format_fen_of_a_deficit_is_the_surplus_with_a_minus_sign(amount: int) -> None:
     assert format_fen(-amount) == "-" + format_fen(amount)
@@ -205,7 +205,7 @@ def test_parse_fen_rejects_anything_but_ascii_digits(value: object, reason: str)
     assert reason in caught.value.reason
 
 
-@CHEAP
+@PROPERTY
 @given(st.integers(min_value=0, max_value=10**18))
 def test_parse_fen_round_trips_str_of_an_int(amount: int) -> None:
     assert parse_fen(str(amount)) == amount
@@ -228,7 +228,7 @@ def test_ceil_div_refuses_a_non_positive_denominator(denominator: int) -> None:
         ceil_div(10, denominator)
 
 
-@CHEAP
+@PROPERTY
 @given(st.integers(min_value=-(10**30), max_value=10**30), st.integers(1, 10**12))
 def test_ceil_div_is_the_smallest_multiple_covering_the_numerator(n: int, d: int) -> None:
     q = ceil_div(n, d)
@@ -258,7 +258,7 @@ def test_apply_rate_floor_rounds_the_fee_down_to_the_fen(
     assert apply_rate_floor(amount, rate) == expected
 
 
-@CHEAP
+@PROPERTY
 @given(
     st.integers(min_value=0, max_value=10**15),
     st.fractions(min_value=0, max_value=1, max_denominator=10_000),

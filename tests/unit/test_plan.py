@@ -106,7 +106,9 @@ def test_major_plan_loads_as_a_second_pool_with_no_chronic_groups(major: Plan) -
 def test_a_copy_of_chronic_with_a_new_rules_version_loads_with_only_that_changed(
     chronic: Plan, chronic_text: str
 ) -> None:
-    text = edit(chronic_text, 'rules_version = "chronic-2020.1"', 'rules_version = "chronic-2021.1"')
+    text = edit(
+        chronic_text, 'rules_version = "chronic-2020.1"', 'rules_version = "chronic-2021.1"'
+    )
     text = edit(text, "effective_from = 2020-05-13", "effective_from = 2021-01-01")
     text = edit(text, 'fee_rate_percent = "8"', 'fee_rate_percent = "6.5"')
     revised = parse_plan(text)
