@@ -194,6 +194,20 @@ class JuryVoteRow(Base):
     at: Mapped[datetime] = mapped_column(Moment())
 
 
+class JurorQualificationRow(Base):
+    """A member who passed a plan's juror qualification test. Eligibility to sit on a jury
+    also needs age and tenure, checked on the voting day by the claim's rules."""
+
+    __tablename__ = "juror_qualifications"
+    __table_args__ = (UniqueConstraint("plan_id", "member_id"),)
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    plan_id: Mapped[str] = mapped_column(ForeignKey("plans.id"), index=True)
+    member_id: Mapped[int] = mapped_column(BigInteger)
+    passed_on: Mapped[date] = mapped_column(Date)
+    recorded_at: Mapped[datetime] = mapped_column(Moment())
+
+
 class DebitRunRow(Base):
     """One run of the debit job (attempt 0 on the sharing day, then one per retry day). Its
     plan is frozen here before any shard runs; committed_at is set last."""

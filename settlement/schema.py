@@ -27,6 +27,7 @@ EXIT_CODES: dict[ExitReason | None, int] = {
     ExitReason.WAITING_PERIOD_DIAGNOSIS: 5,
 }
 STATUS_BY_CODE = {code: status for status, code in STATUS_CODES.items()}
+COVERED = STATUS_CODES[MemberStatus.COVERED]
 EXIT_BY_CODE = {code: reason for reason, code in EXIT_CODES.items()}
 
 MEMBERS = pa.schema(
@@ -43,6 +44,8 @@ MEMBERS = pa.schema(
         pa.field("exit_date", pa.date32(), nullable=True),
         # Money on the payer's linked payment account (the simulated rail), in fen.
         pa.field("funds_fen", pa.int64(), nullable=False),
+        # Simulated rail: money that reaches the account before each retry (a late salary).
+        pa.field("deposit_fen", pa.int64(), nullable=False),
         # Shares charged in calendar year paid_year, for the annual cap.
         pa.field("paid_year", pa.int16(), nullable=False),
         pa.field("paid_this_year_fen", pa.int64(), nullable=False),
@@ -84,3 +87,38 @@ def _date(value: object) -> date:
     if not isinstance(value, date):
         raise TypeError(f"expected a date, got {value!r}")
     return value
+
+
+LEDGER = pa.schema(
+    [
+        pa.field("member_id", pa.int64(), nullable=False),
+        pa.field("payer_id", pa.int64(), nullable=False),
+        pa.field("attempt", pa.int8(), nullable=False),
+        # The period's share, what this attempt tried to debit, and how it ended.
+        pa.field("share_fen", pa.int64(), nullable=False),
+        pa.field("charge_fen", pa.int64(), nullable=False),
+        pa.field("paid_fen", pa.int64(), nullable=False),
+        pa.field("subsidy_fen", pa.int64(), nullable=False),
+        pa.field("unpaid_fen", pa.int64(), nullable=False),
+        pa.field("removed", pa.bool_(), nullable=False),
+    ]
+)
+
+
+def member_to_row(member: Member, *, funds_fen: int = 0, deposit_fen: int = 0) -> dict[str, object]:
+    """A member as a store row; account columns keep their values from the caller."""
+    return {
+        "member_id": member.member_id,
+        "payer_id": member.payer_id if member.payer_id is not None else member.member_id,
+        "birth_date": member.birth_date,
+        "join_date": member.join_date,
+        "chronic_groups": groups_to_mask(member.chronic_groups),
+        "status": STATUS_CODES[member.status],
+        "exit_reason": EXIT_CODES[member.exit_reason],
+        "exit_date": member.exit_date,
+        "funds_fen": funds_fen,
+        "deposit_fen": deposit_fen,
+        "paid_year": member.join_date.year,
+        "paid_this_year_fen": 0,
+        "unpaid_fen": 0,
+    }

@@ -226,6 +226,23 @@ class MemberStore:
             raise InputError("shard", path, "does not have the member schema")
         return table
 
+    # -- ledgers and other run files ----------------------------------------------------
+
+    def ledger_dir(self, period: str, attempt: int) -> str:
+        return f"{self.base}/ledgers/{period}/attempt-{attempt}"
+
+    def write_file(self, path: str, data: bytes) -> None:
+        """Write a file atomically (temporary name, then moved into place)."""
+        parent = path.rsplit("/", 1)[0]
+        self.fs.create_dir(parent, recursive=True)
+        _write_atomic(self.fs, path, data)
+
+    def read_file(self, path: str) -> bytes | None:
+        try:
+            return _read(self.fs, path)
+        except FileNotFoundError:
+            return None
+
     def find(self, member_id: int) -> Member | None:
         """One member from the latest snapshot, reading only its shard with a filter."""
         snapshot = self.head()

@@ -18,6 +18,7 @@ from mutualaid.errors import MutualAidError
 from mutualaid.money import format_fen
 from mutualaid.plan import Plan
 from workers.output import emit, errors
+from workers.settle_cli import population, settle
 from workers.stack import dev_stack, plan_sources, prepare_database
 from workflows.search_attributes import INDEXED_TYPES, REGISTRATION
 
@@ -33,6 +34,8 @@ db = typer.Typer(help="The relational store.", no_args_is_help=True)
 app.add_typer(dev, name="dev")
 app.add_typer(plans, name="plans")
 app.add_typer(db, name="db")
+app.add_typer(population, name="population")
+app.add_typer(settle, name="settle")
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON for machines.")]
 

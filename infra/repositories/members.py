@@ -56,9 +56,7 @@ class MemberChangeRepository:
         `before` keeps only changes effective before that day (a lock's cut-off)."""
         query = (
             select(MemberChangeRow)
-            .where(
-                MemberChangeRow.plan_id == plan_id, MemberChangeRow.applied_snapshot.is_(None)
-            )
+            .where(MemberChangeRow.plan_id == plan_id, MemberChangeRow.applied_snapshot.is_(None))
             .order_by(MemberChangeRow.id)
         )
         if member_id is not None:

@@ -88,6 +88,17 @@ class PeriodRepository:
         period.share_fen = share.share_fen
         period.state = "share_fixed"
 
+    def record_collection(
+        self, period: PeriodRow, *, collected_fen: int, unpaid_fen: int, subsidy_fen: int
+    ) -> None:
+        """The money collected so far (members' debits plus operator subsidy)."""
+        if period.closed_at is not None:
+            return
+        period.collected_fen = collected_fen
+        period.unpaid_fen = unpaid_fen
+        period.subsidy_fen = subsidy_fen
+        period.state = "debiting"
+
     def close(
         self,
         period: PeriodRow,

@@ -4,7 +4,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from infra.models import DebitRunRow, ShardCommitRow
@@ -124,13 +124,19 @@ class DebitRunRepository:
 
     def commit(self, run: DebitRunRow, *, at: datetime) -> bool:
         """Mark the run committed with totals summed from its shard rows. Returns False when it
-        was committed already (a re-run is a no-op)."""
-        if run.state == "committed":
-            return False
+        was committed already: the state moves from planned to committed in one conditional
+        UPDATE, so of two drivers racing on the same run exactly one commits."""
         shards = self.shards(run)
-        run.paid_fen = sum(s.paid_fen for s in shards)
-        run.unpaid_fen = sum(s.unpaid_fen for s in shards)
-        run.subsidy_fen = sum(s.subsidy_fen for s in shards)
-        run.state = "committed"
-        run.committed_at = at
-        return True
+        moved = self._session.execute(
+            update(DebitRunRow)
+            .where(DebitRunRow.id == run.id, DebitRunRow.state == "planned")
+            .values(
+                state="committed",
+                committed_at=at,
+                paid_fen=sum(s.paid_fen for s in shards),
+                unpaid_fen=sum(s.unpaid_fen for s in shards),
+                subsidy_fen=sum(s.subsidy_fen for s in shards),
+            )
+        )
+        self._session.refresh(run)
+        return bool(moved.rowcount == 1)  # type: ignore[attr-defined]

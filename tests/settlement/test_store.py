@@ -35,6 +35,7 @@ def members_table(ids: list[int], *, shards: int, shard: int) -> pa.Table:
             "exit_reason": pa.array([0] * n, pa.int8()),
             "exit_date": pa.array([None] * n, pa.date32()),
             "funds_fen": pa.array([10_000] * n, pa.int64()),
+            "deposit_fen": pa.array([0] * n, pa.int64()),
             "paid_year": pa.array([2026] * n, pa.int16()),
             "paid_this_year_fen": pa.array([0] * n, pa.int64()),
             "unpaid_fen": pa.array([0] * n, pa.int64()),

@@ -1,0 +1,82 @@
+"""Where shard tasks run: in this process (tests, tiny stores) or as plain Ray tasks.
+
+A task is a module-level function and its arguments; it returns a small JSON-able dict. Every
+task is idempotent (it skips work whose done marker is valid), so Ray may retry one after a
+worker dies without changing the result.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from typing import Any, Protocol
+
+import ray
+
+Task = Callable[..., dict[str, Any]]
+Progress = Callable[[int, int], None]
+
+
+class Executor(Protocol):
+    def map(
+        self, task: Task, calls: Sequence[tuple[Any, ...]], *, on_done: Progress | None = None
+    ) -> list[dict[str, Any]]: ...
+
+
+class InlineExecutor:
+    """Runs each call in turn in this process."""
+
+    def map(
+        self, task: Task, calls: Sequence[tuple[Any, ...]], *, on_done: Progress | None = None
+    ) -> list[dict[str, Any]]:
+        results = []
+        for index, args in enumerate(calls):
+            results.append(task(*args))
+            if on_done is not None:
+                on_done(index + 1, len(calls))
+        return results
+
+
+class RayExecutor:
+    """One plain Ray task per call, with at most `max_in_flight` outstanding so memory stays
+    bounded whatever the shard count. Results come back in call order."""
+
+    def __init__(self, *, max_in_flight: int | None = None, max_retries: int = 3) -> None:
+        self._ray = ray
+        cpus = int(ray.available_resources().get("CPU", os.cpu_count() or 1))
+        self._max_in_flight = max_in_flight or max(1, cpus) * 2
+        self._max_retries = max_retries
+
+    def map(
+        self, task: Task, calls: Sequence[tuple[Any, ...]], *, on_done: Progress | None = None
+    ) -> list[dict[str, Any]]:
+        remote = self._ray.remote(max_retries=self._max_retries, retry_exceptions=False)(task)
+        results: dict[int, dict[str, Any]] = {}
+        pending: dict[Any, int] = {}
+        next_call = 0
+        while next_call < len(calls) or pending:
+            while next_call < len(calls) and len(pending) < self._max_in_flight:
+                pending[remote.remote(*calls[next_call])] = next_call
+                next_call += 1
+            done, _ = self._ray.wait(list(pending), num_returns=1)
+            for ref in done:
+                results[pending.pop(ref)] = self._ray.get(ref)
+                if on_done is not None:
+                    on_done(len(results), len(calls))
+        return [results[i] for i in range(len(calls))]
+
+
+def start_ray(address: str | None) -> None:
+    """Connect to a cluster by address, or start Ray in this process with the machine's CPUs
+    and no dashboard (nothing to download, little memory)."""
+    if ray.is_initialized():
+        return
+    if address:
+        ray.init(address=address, log_to_driver=False)
+    else:
+        ray.init(
+            include_dashboard=False,
+            log_to_driver=False,
+            configure_logging=False,
+            object_store_memory=256 * 1024 * 1024,
+        )

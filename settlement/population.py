@@ -1,0 +1,176 @@
+"""A synthetic population written straight into the member store, shard by shard.
+
+Seeded and reproducible: shard s is drawn from its own generator seeded with (seed, s), so the
+result does not depend on the order or the number of processes that write the shards. Every
+column is drawn with numpy in one go per shard.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from fractions import Fraction
+
+import numpy as np
+import numpy.typing as npt
+import pyarrow as pa
+
+from mutualaid.calendar import latest_birth_date_for_age
+from mutualaid.errors import InputError
+from mutualaid.plan import Plan
+from settlement.kernels import day_number
+from settlement.schema import COVERED, MEMBERS
+from settlement.store import Manifest, MemberStore, ShardFile
+
+# Share of joiners by age band at joining (years), shaped like the platforms' users: most
+# joined between 25 and 50; children were added by parents.
+_AGE_BANDS = np.array([0, 10, 18, 25, 30, 40, 50, 60])
+_AGE_WEIGHTS = np.array([0.06, 0.04, 0.08, 0.18, 0.26, 0.24, 0.14])
+# Chronic group of each member's main condition (1 three highs ... 8 other).
+_GROUP_WEIGHTS = np.array([0.34, 0.12, 0.06, 0.10, 0.14, 0.06, 0.08, 0.10])
+# Family sizes: a paying member with 0, 1 or 2 attached members.
+_FAMILY_WEIGHTS = np.array([0.72, 0.20, 0.08])
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PopulationSpec:
+    members: int
+    shards: int
+    seed: int
+    as_of: date
+    # Accounts that can never pay (their members are removed after the retries).
+    cannot_pay: Fraction = Fraction(1, 100)
+    # Accounts empty on the sharing day whose money arrives before the first retry.
+    pays_late: Fraction = Fraction(2, 100)
+    # Shares already charged this year are drawn around this typical share per period.
+    typical_share_fen: int = 470
+
+    @property
+    def snapshot(self) -> str:
+        return f"population-n{self.members}-seed{self.seed}"
+
+
+def generate_population(
+    store_root: str,
+    plan: Plan,
+    spec: PopulationSpec,
+    *,
+    on_shard: Callable[[int, int], None] | None = None,
+) -> Manifest:
+    """Write the population as the store's first snapshot and point HEAD at it. Running it
+    again with the same spec reuses the snapshot; a store that already holds another
+    population or later snapshots is refused."""
+    if spec.members < 1:
+        raise InputError("members", spec.members, "must be at least 1")
+    if spec.as_of <= plan.effective_from:
+        raise InputError(
+            "as_of", spec.as_of.isoformat(), f"is not after plan start {plan.effective_from}"
+        )
+    if spec.cannot_pay + spec.pays_late > 1 or spec.cannot_pay < 0 or spec.pays_late < 0:
+        raise InputError("cannot_pay", str(spec.cannot_pay), "shares of accounts must fit in 1")
+    store = MemberStore.create(store_root, plan.id, shards=spec.shards)
+    head = store.head()
+    if head is not None:
+        if head == spec.snapshot:
+            return store.manifest(head)
+        raise InputError(
+            "store", f"{store_root}/{plan.id}", f"already holds snapshot {head}; use a fresh store"
+        )
+    files: list[ShardFile] = []
+    for shard in range(spec.shards):
+        table = population_shard(plan, spec, shard)
+        files.append(store.write_shard(spec.snapshot, shard, table))
+        if on_shard is not None:
+            on_shard(shard, table.num_rows)
+    manifest = Manifest(
+        snapshot=spec.snapshot,
+        plan_id=plan.id,
+        kind="population",
+        parent=None,
+        rules_version=plan.rules_version,
+        period=None,
+        shards=tuple(files),
+        created_at=datetime.now(UTC).isoformat(timespec="seconds"),
+    )
+    store.commit_snapshot(manifest)
+    return manifest
+
+
+def shard_member_ids(members: int, shards: int, shard: int) -> npt.NDArray[np.int64]:
+    """Member ids 1..members that live in a shard (id % shards == shard)."""
+    first = shard if shard > 0 else shards
+    return np.arange(first, members + 1, shards, dtype=np.int64)
+
+
+def population_shard(plan: Plan, spec: PopulationSpec, shard: int) -> pa.Table:
+    ids = shard_member_ids(spec.members, spec.shards, shard)
+    n = len(ids)
+    rng = np.random.default_rng([spec.seed, shard])
+
+    # Families are runs of consecutive ids in the shard, so payer and attached members always
+    # share a shard (the debit of a family never crosses shards).
+    sizes = rng.choice(len(_FAMILY_WEIGHTS), size=n, p=_FAMILY_WEIGHTS) + 1
+    family_of = np.repeat(np.arange(n), sizes)[:n]
+    starts = np.flatnonzero(np.r_[True, family_of[1:] != family_of[:-1]])
+    payer_index = np.repeat(starts, np.diff(np.r_[starts, n]))
+    payers = ids[payer_index]
+    is_payer = payer_index == np.arange(n)
+
+    first_day = day_number(plan.effective_from)
+    last_day = day_number(spec.as_of) - 1
+    joined = rng.integers(first_day, last_day + 1, size=n)
+    # An attached member joined on or after the payer.
+    joined = np.maximum(joined, joined[payer_index])
+
+    band = rng.choice(len(_AGE_WEIGHTS), size=n, p=_AGE_WEIGHTS)
+    low = _AGE_BANDS[band] * 365
+    high = _AGE_BANDS[band + 1] * 365
+    age_days = rng.integers(low, high, size=n)
+    min_days = plan.joining.min_age_days
+    max_days = (plan.joining.max_age_years + 1) * 365 - 1
+    age_days = np.clip(age_days, min_days, max_days)
+    # Today's members are under the exit age: older joiners have already left the plan.
+    youngest_too_old = day_number(
+        latest_birth_date_for_age(plan.joining.exit_age_years, spec.as_of)
+    )
+    births = np.maximum(joined - age_days, youngest_too_old + 1)
+
+    main_group = rng.choice(8, size=n, p=_GROUP_WEIGHTS)
+    second = rng.random(n) < 0.2
+    other_group = rng.integers(0, 8, size=n)
+    groups = (1 << main_group) | np.where(second, 1 << other_group, 0)
+
+    kind = rng.random(n)
+    cannot = kind < float(spec.cannot_pay)  # drawing categories, not money
+    late = (~cannot) & (kind < float(spec.cannot_pay + spec.pays_late))
+    funds = rng.integers(50_00, 500_01, size=n)
+    funds = np.where(cannot | late, 0, funds)
+    deposits = np.where(late, 200_00, 0)
+    funds = np.where(is_payer, funds, 0)
+    deposits = np.where(is_payer, deposits, 0)
+
+    year_start = day_number(date(spec.as_of.year, 1, 1))
+    periods_this_year = np.maximum(0, (last_day - np.maximum(joined, year_start)) // 14)
+    paid = np.minimum(
+        periods_this_year * spec.typical_share_fen, plan.sharing.annual_cap_fen
+    ).astype(np.int64)
+
+    return pa.table(
+        {
+            "member_id": pa.array(ids, pa.int64()),
+            "payer_id": pa.array(payers, pa.int64()),
+            "birth_date": pa.array(births.astype(np.int32), pa.date32()),
+            "join_date": pa.array(joined.astype(np.int32), pa.date32()),
+            "chronic_groups": pa.array(groups.astype(np.uint8), pa.uint8()),
+            "status": pa.array(np.full(n, COVERED, dtype=np.int8)),
+            "exit_reason": pa.array(np.zeros(n, dtype=np.int8)),
+            "exit_date": pa.nulls(n, pa.date32()),
+            "funds_fen": pa.array(funds.astype(np.int64)),
+            "deposit_fen": pa.array(deposits.astype(np.int64)),
+            "paid_year": pa.array(np.full(n, spec.as_of.year, dtype=np.int16)),
+            "paid_this_year_fen": pa.array(paid),
+            "unpaid_fen": pa.array(np.zeros(n, dtype=np.int64)),
+        },
+        schema=MEMBERS,
+    )

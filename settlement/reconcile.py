@@ -1,0 +1,191 @@
+"""Reconciliation from the written ledger files, never from the driver's memory.
+
+Per shard, a task re-reads the run's ledger (and the period's earlier attempts) and checks:
+each member once and in its shard; paid + unpaid == charge and share == charge + subsidy on
+every row; a retry charges exactly the members the attempt before left unpaid, exactly what
+they owed (so nobody is charged twice). The driver then checks the period identity
+paid + unpaid + subsidy == share x N. Any failure raises before anything is committed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from mutualaid.errors import InvariantError
+from settlement.executor import Executor
+from settlement.schema import LEDGER
+from settlement.store import MemberStore, shard_file_name
+
+
+class ReconciliationError(InvariantError):
+    """The written ledger does not balance: nothing of the run is committed."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RunTotals:
+    rows: int
+    share_fen: int
+    charge_fen: int
+    paid_fen: int
+    unpaid_fen: int
+    subsidy_fen: int
+    removed: int
+    errors: tuple[str, ...]
+
+
+def reconcile_shard_task(
+    store_root: str, plan_id: str, period: str, shard: int, shards: int, ledger_shas: list[str]
+) -> dict[str, Any]:
+    """Check one shard's ledgers for attempts 0..len(ledger_shas)-1; totals of the last."""
+    store = MemberStore.open(store_root, plan_id)
+    errors: list[str] = []
+    ledgers: list[pa.Table] = []
+    for attempt, sha in enumerate(ledger_shas):
+        path = f"{store.ledger_dir(period, attempt)}/{shard_file_name(shard)}"
+        data = store.read_file(path)
+        if data is None:
+            return {"shard": shard, "errors": [f"ledger {path} is missing"]}
+        if hashlib.sha256(data).hexdigest() != sha:
+            return {"shard": shard, "errors": [f"ledger {path} differs from its recorded checksum"]}
+        table = pq.read_table(pa.BufferReader(data))
+        if table.schema != LEDGER:
+            return {"shard": shard, "errors": [f"ledger {path} lacks the ledger schema"]}
+        ledgers.append(table)
+    current = ledgers[-1]
+    attempt = len(ledgers) - 1
+    col = {name: current[name].to_numpy() for name in LEDGER.names}
+    ids = col["member_id"]
+    if not (ids[1:] > ids[:-1]).all():
+        errors.append(f"shard {shard}: a member appears twice in attempt {attempt}")
+    if not (ids % shards == shard).all():
+        errors.append(f"shard {shard}: a member of another shard is in attempt {attempt}")
+    if (col["paid_fen"] + col["unpaid_fen"] != col["charge_fen"]).any():
+        errors.append(f"shard {shard}: paid + unpaid != charge in attempt {attempt}")
+    if (
+        (col["paid_fen"] < 0).any()
+        or (col["unpaid_fen"] < 0).any()
+        or (col["subsidy_fen"] < 0).any()
+    ):
+        errors.append(f"shard {shard}: a negative amount in attempt {attempt}")
+    if attempt == 0:
+        if (col["charge_fen"] + col["subsidy_fen"] != col["share_fen"]).any():
+            errors.append(f"shard {shard}: charge + subsidy != share")
+    else:
+        before = ledgers[-2]
+        owing = before["unpaid_fen"].to_numpy() > 0
+        if not np.array_equal(before["member_id"].to_numpy()[owing], ids):
+            errors.append(f"shard {shard}: attempt {attempt} did not retry exactly the unpaid")
+        elif not np.array_equal(before["unpaid_fen"].to_numpy()[owing], col["charge_fen"]):
+            errors.append(f"shard {shard}: attempt {attempt} charged other than what was owed")
+    return {
+        "shard": shard,
+        "errors": errors,
+        "rows": current.num_rows,
+        "share_fen": int(col["share_fen"].sum()),
+        "charge_fen": int(col["charge_fen"].sum()),
+        "paid_fen": int(col["paid_fen"].sum()),
+        "unpaid_fen": int(col["unpaid_fen"].sum()),
+        "subsidy_fen": int(col["subsidy_fen"].sum()),
+        "removed": int(col["removed"].sum()),
+    }
+
+
+def reconcile_shards(
+    executor: Executor,
+    store_root: str,
+    plan_id: str,
+    frozen: dict[str, Any],
+    results: Sequence[dict[str, Any]],
+    history: Sequence[Sequence[str]] = (),
+) -> RunTotals:
+    """Run the per-shard checks and add them up. `history[s]` lists the ledger checksums of the
+    earlier attempts of shard s (from the committed runs); `results` are this run's tasks."""
+    shards = int(frozen["shards"])
+    calls = []
+    for shard in range(shards):
+        earlier = list(history[shard]) if history else []
+        calls.append(
+            (
+                store_root,
+                plan_id,
+                frozen["period"],
+                shard,
+                shards,
+                [*earlier, str(results[shard]["ledger"]["sha256"])],
+            )
+        )
+    checked = executor.map(reconcile_shard_task, calls)
+    errors = [e for c in checked for e in c["errors"]]
+    if errors:
+        return RunTotals(
+            rows=0,
+            share_fen=0,
+            charge_fen=0,
+            paid_fen=0,
+            unpaid_fen=0,
+            subsidy_fen=0,
+            removed=0,
+            errors=tuple(errors),
+        )
+    totals = RunTotals(
+        rows=sum(c["rows"] for c in checked),
+        share_fen=sum(c["share_fen"] for c in checked),
+        charge_fen=sum(c["charge_fen"] for c in checked),
+        paid_fen=sum(c["paid_fen"] for c in checked),
+        unpaid_fen=sum(c["unpaid_fen"] for c in checked),
+        subsidy_fen=sum(c["subsidy_fen"] for c in checked),
+        removed=sum(c["removed"] for c in checked),
+        errors=(),
+    )
+    reported = {
+        k: sum(int(r["stats"][k]) for r in results)
+        for k in ("paid_fen", "unpaid_fen", "subsidy_fen", "rows")
+    }
+    read_back = {
+        "paid_fen": totals.paid_fen,
+        "unpaid_fen": totals.unpaid_fen,
+        "subsidy_fen": totals.subsidy_fen,
+        "rows": totals.rows,
+    }
+    if reported != read_back:
+        return RunTotals(
+            **{
+                **_as_dict(totals),
+                "errors": (f"files {read_back} differ from task results {reported}",),
+            }
+        )
+    return totals
+
+
+def check_run(
+    frozen: dict[str, Any], totals: RunTotals, *, expected_rows: int | None = None
+) -> None:
+    """The period identities for one run; raises ReconciliationError on any failure."""
+    errors = list(totals.errors)
+    if not errors and int(frozen["attempt"]) == 0:
+        billed = int(frozen["share_fen"]) * int(frozen["members"])
+        if totals.rows != int(frozen["members"]):
+            errors.append(f"{totals.rows} ledger rows for a roster of {frozen['members']}")
+        if totals.paid_fen + totals.unpaid_fen + totals.subsidy_fen != billed:
+            errors.append(
+                f"paid {totals.paid_fen} + unpaid {totals.unpaid_fen} + subsidy "
+                f"{totals.subsidy_fen} != share x N {billed}"
+            )
+    if not errors and expected_rows is not None and totals.rows != expected_rows:
+        errors.append(f"{totals.rows} ledger rows, expected {expected_rows}")
+    if errors:
+        raise ReconciliationError(
+            f"period {frozen['plan_id']} {frozen['period']} attempt {frozen['attempt']} does not "
+            f"reconcile: {'; '.join(errors[:5])}"
+        )
+
+
+def _as_dict(totals: RunTotals) -> dict[str, Any]:
+    return {name: getattr(totals, name) for name in RunTotals.__slots__}

@@ -1,0 +1,288 @@
+"""`mutualaid population ...` and `mutualaid settle ...`: the settlement engine by hand.
+
+Long work shows a progress bar on stderr; results print as a table or, with --json, as one
+JSON document. Every error is one line and exit 2, before anything is written.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from fractions import Fraction
+from typing import Annotated, Any
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from infra.config import Settings, load_settings
+from infra.db import unit_of_work
+from infra.plans import get_plan
+from infra.repositories import DebitRunRepository, PeriodRepository
+from mutualaid.calendar import PROGRAM_TZ, parse_date, publicity_day_for
+from mutualaid.errors import InputError
+from mutualaid.money import parse_fen
+from settlement.engine import Settlement, debit, lock_roster, retry
+from settlement.executor import Executor, InlineExecutor, RayExecutor, start_ray
+from settlement.population import PopulationSpec, generate_population
+from settlement.reconcile_period import reconcile_period
+from workers.output import emit, errors
+from workers.stack import plan_sources, prepare_database
+
+population = typer.Typer(help="Synthetic member populations.", no_args_is_help=True)
+settle = typer.Typer(help="The settlement engine: lock, debit, retry.", no_args_is_help=True)
+
+JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON for machines.")]
+PlanOpt = Annotated[str, typer.Option("--plan", help="Plan id, e.g. chronic.")]
+StoreOpt = Annotated[str | None, typer.Option("--store", help="Member store root.")]
+AsOfOpt = Annotated[
+    str | None,
+    typer.Option("--as-of", help="Act as of this program moment (ISO); default now."),
+]
+ExecutorOpt = Annotated[
+    str, typer.Option("--executor", help="ray (default) or inline (this process, tiny stores).")
+]
+
+
+@population.command("generate")
+def population_generate(
+    plan_id: PlanOpt = "chronic",
+    members: Annotated[int, typer.Option("--members", help="How many members.")] = 1_000_000,
+    shards: Annotated[int, typer.Option("--shards", help="Shards, fixed for life.")] = 16,
+    seed: Annotated[int, typer.Option("--seed")] = 7,
+    as_of: Annotated[str | None, typer.Option("--as-of", help="Population date.")] = None,
+    cannot_pay: Annotated[str, typer.Option(help="Share of accounts that never pay.")] = "0.01",
+    pays_late: Annotated[str, typer.Option(help="Share that pays on the first retry.")] = "0.02",
+    store: StoreOpt = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Generate a seeded synthetic population into the member store."""
+    settings = load_settings()
+    plan = get_plan(plan_sources(settings), plan_id)
+    spec = PopulationSpec(
+        members=members,
+        shards=shards,
+        seed=seed,
+        as_of=parse_date(as_of, field="as_of") if as_of else datetime.now(PROGRAM_TZ).date(),
+        cannot_pay=_fraction("cannot_pay", cannot_pay),
+        pays_late=_fraction("pays_late", pays_late),
+    )
+    root = store or settings.store_root
+    with _bar(f"population {plan.id}", shards) as advance:
+        manifest = generate_population(root, plan, spec, on_shard=lambda s, n: advance())
+    emit(
+        {
+            "plan": plan.id,
+            "snapshot": manifest.snapshot,
+            "members": manifest.rows,
+            "shards": len(manifest.shards),
+            "store": root,
+        },
+        as_json=as_json,
+        title="Population",
+    )
+
+
+@settle.command("lock")
+def settle_lock(
+    publicity_date: Annotated[str, typer.Option("--publicity-date")],
+    plan_id: PlanOpt = "chronic",
+    store: StoreOpt = None,
+    as_of: AsOfOpt = None,
+    executor: ExecutorOpt = "ray",
+    as_json: JsonFlag = False,
+) -> None:
+    """Lock the period's roster (00:00 on the 7th or 21st) and count N."""
+    day = parse_date(publicity_date, field="publicity_date")
+    with _settlement(plan_id, store, executor) as ctx:
+        result = lock_roster(ctx, day, now=_now(as_of))
+    emit(_row(result), as_json=as_json, title=_title("Roster", result.already_done))
+
+
+@settle.command("debit")
+def settle_debit(
+    sharing_date: Annotated[str, typer.Option("--sharing-date")],
+    aid_fen: Annotated[str, typer.Option("--aid-fen", help="The period's aid in fen.")],
+    plan_id: PlanOpt = "chronic",
+    store: StoreOpt = None,
+    as_of: AsOfOpt = None,
+    executor: ExecutorOpt = "ray",
+    as_json: JsonFlag = False,
+) -> None:
+    """Fix the share and debit every roster member (the 14th or 28th)."""
+    day = parse_date(sharing_date, field="sharing_date")
+    aid = parse_fen(aid_fen, field="aid_fen")
+    with _settlement(plan_id, store, executor) as ctx:
+        result = debit(ctx, day, aid_fen=aid, now=_now(as_of))
+    emit(_row(result), as_json=as_json, title=_title("Debit", result.already_done))
+
+
+@settle.command("retry")
+def settle_retry(
+    sharing_date: Annotated[str, typer.Option("--sharing-date")],
+    attempt: Annotated[int | None, typer.Option("--attempt", help="Default: the next.")] = None,
+    plan_id: PlanOpt = "chronic",
+    store: StoreOpt = None,
+    as_of: AsOfOpt = None,
+    executor: ExecutorOpt = "ray",
+    as_json: JsonFlag = False,
+) -> None:
+    """Retry the unpaid debits of a period (one attempt a day; the last removes non-payers)."""
+    day = parse_date(sharing_date, field="sharing_date")
+    with _settlement(plan_id, store, executor) as ctx:
+        result = retry(ctx, day, now=_now(as_of), attempt=attempt)
+    emit(_row(result), as_json=as_json, title=_title("Retry", result.already_done))
+
+
+@settle.command("status")
+def settle_status(
+    plan_id: PlanOpt = "chronic",
+    sharing_date: Annotated[str | None, typer.Option("--sharing-date")] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """The periods of a plan, or one period's runs."""
+    settings = load_settings()
+    plan = get_plan(plan_sources(settings), plan_id)
+    engine = prepare_database(settings)
+    with unit_of_work(engine) as session:
+        periods = PeriodRepository(session)
+        if sharing_date is None:
+            rows: list[dict[str, Any]] = [
+                {
+                    "period": p.workflow_id,
+                    "state": p.state,
+                    "members": p.members,
+                    "share_fen": p.share_fen,
+                    "collected_fen": p.collected_fen,
+                    "unpaid_fen": p.unpaid_fen,
+                    "surplus_out_fen": p.surplus_out_fen,
+                }
+                for p in periods.list(plan_id=plan.id)
+            ]
+            emit(rows, as_json=as_json, title=f"Periods of {plan.id}")
+            return
+        publicity = publicity_day_for(parse_date(sharing_date, field="sharing_date"))
+        period = periods.get(plan.id, publicity)
+        if period is None:
+            raise InputError("sharing_date", sharing_date, f"has no period of plan {plan.id}")
+        runs = [
+            {
+                "attempt": r.attempt,
+                "state": r.state,
+                "share_fen": r.share_fen,
+                "members": r.members,
+                "paid_fen": r.paid_fen,
+                "unpaid_fen": r.unpaid_fen,
+                "subsidy_fen": r.subsidy_fen,
+                "planned_at": r.planned_at.isoformat(),
+                "committed_at": r.committed_at.isoformat() if r.committed_at else None,
+            }
+            for r in DebitRunRepository(session).runs(period.id)
+        ]
+        emit(runs, as_json=as_json, title=f"Runs of {period.workflow_id} ({period.state})")
+
+
+@settle.command("reconcile")
+def settle_reconcile(
+    sharing_date: Annotated[str, typer.Option("--sharing-date")],
+    plan_id: PlanOpt = "chronic",
+    store: StoreOpt = None,
+    executor: ExecutorOpt = "ray",
+    as_json: JsonFlag = False,
+) -> None:
+    """Check a period's invariants again from its written ledgers (exit 1 if any fails)."""
+    day = parse_date(sharing_date, field="sharing_date")
+    with _settlement(plan_id, store, executor) as ctx:
+        report = reconcile_period(ctx, publicity_day_for(day))
+    emit(dataclasses.asdict(report), as_json=as_json, title="Reconciliation")
+    if not report.balanced:
+        raise typer.Exit(1)
+
+
+@contextmanager
+def _settlement(plan_id: str, store: str | None, executor: str) -> Iterator[Settlement]:
+    settings = load_settings()
+    plan = get_plan(plan_sources(settings), plan_id)
+    engine = prepare_database(settings)
+    try:
+        with Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=errors,
+            transient=True,
+        ) as bars:
+            yield Settlement(
+                db=engine,
+                store_root=store or settings.store_root,
+                plan=plan,
+                executor=_executor(executor, settings),
+                progress=_progress_factory(bars),
+            )
+    finally:
+        engine.dispose()
+
+
+def _executor(name: str, settings: Settings) -> Executor:
+    if name == "inline":
+        return InlineExecutor()
+    if name != "ray":
+        raise InputError("executor", name, "must be ray or inline")
+    start_ray(settings.ray_address)
+    return RayExecutor()
+
+
+def _progress_factory(bars: Progress) -> Callable[[str], Callable[[int, int], None]]:
+    def make(label: str) -> Callable[[int, int], None]:
+        task = bars.add_task(label, total=None)
+
+        def advance(done: int, total: int) -> None:
+            bars.update(task, completed=done, total=total)
+
+        return advance
+
+    return make
+
+
+@contextmanager
+def _bar(label: str, total: int) -> Iterator[Callable[[], None]]:
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=errors,
+        transient=True,
+    ) as bars:
+        task = bars.add_task(label, total=total)
+        yield lambda: bars.advance(task)
+
+
+def _now(as_of: str | None) -> datetime:
+    if as_of is None:
+        return datetime.now(UTC)
+    try:
+        moment = datetime.fromisoformat(as_of)
+    except ValueError:
+        raise InputError("as_of", as_of, "is not an ISO date or moment") from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=PROGRAM_TZ)
+
+
+def _fraction(field: str, text: str) -> Fraction:
+    try:
+        value = Fraction(text)
+    except (ValueError, ZeroDivisionError):
+        raise InputError(field, text, "is not a fraction like 0.01") from None
+    if not 0 <= value <= 1:
+        raise InputError(field, text, "must be between 0 and 1")
+    return value
+
+
+def _row(result: object) -> dict[str, Any]:
+    return dataclasses.asdict(result)  # type: ignore[call-overload]
+
+
+def _title(what: str, already: bool) -> str:
+    return f"{what} (already done: nothing changed)" if already else what
