@@ -43,4 +43,8 @@ def _short(value: object, limit: int = 80) -> str:
     text = repr(value)
     # One line, bounded: the value may be an oversized document list or a whole file.
     text = text.replace("\n", "\\n")
-    return text if len(text) <= limit else text[: limit - 3] + "..."
+    if len(text) <= limit:
+        return text
+    # Keep both ends: a path's tail (the file) says as much as its head.
+    head = (limit - 3) // 3
+    return text[:head] + "..." + text[-(limit - 3 - head) :]

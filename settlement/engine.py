@@ -186,6 +186,8 @@ def _frozen_lock(
                 publicity_date.isoformat(),
                 f"is not after the store's latest period {parent_manifest.period}",
             )
+    if parent is not None:
+        store.check_files(store.manifest(parent))
     with unit_of_work(ctx.db) as session:
         pending = MemberChangeRepository(session).pending(ctx.plan.id, before=publicity_date)
     for _, change in pending:
@@ -297,7 +299,9 @@ def _run(
         f"roster-{period_key}" if attempt == 0 else f"debit-{period_key}-a{attempt - 1}"
     )
     output_snapshot = f"debit-{period_key}-a{attempt}"
-    store.manifest(input_snapshot)  # the input must be committed (and of this plan)
+    # The input must be committed, of this plan, and have all its files: checked before the
+    # run is frozen, so bad input stops the run with nothing written.
+    store.check_files(store.manifest(input_snapshot))
     with unit_of_work(ctx.db) as session:
         period = _period(session, ctx.plan.id, publicity_date)
         runs = DebitRunRepository(session)

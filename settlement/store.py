@@ -37,7 +37,27 @@ class ShardFile:
     shard: int
     file: str
     rows: int
+    size: int
     sha256: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "shard": self.shard,
+            "file": self.file,
+            "rows": self.rows,
+            "size": self.size,
+            "sha256": self.sha256,
+        }
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any]) -> ShardFile:
+        return cls(
+            shard=int(raw["shard"]),
+            file=str(raw["file"]),
+            rows=int(raw["rows"]),
+            size=int(raw["size"]),
+            sha256=str(raw["sha256"]),
+        )
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -66,10 +86,7 @@ class Manifest:
                 "rules_version": self.rules_version,
                 "period": self.period,
                 "created_at": self.created_at,
-                "shards": [
-                    {"shard": s.shard, "file": s.file, "rows": s.rows, "sha256": s.sha256}
-                    for s in self.shards
-                ],
+                "shards": [s.to_dict() for s in self.shards],
             },
             indent=1,
             sort_keys=True,
@@ -181,6 +198,7 @@ class MemberStore:
             shard=shard,
             file=shard_file_name(shard),
             rows=table.num_rows,
+            size=len(data),
             sha256=hashlib.sha256(data).hexdigest(),
         )
 
@@ -196,6 +214,19 @@ class MemberStore:
         )
         if move_head:
             self.set_head(manifest.snapshot)
+
+    def check_files(self, manifest: Manifest) -> None:
+        """Every shard file of a snapshot exists with the size its manifest records: a cheap
+        check before a run freezes anything (the checksum is verified when a task reads it)."""
+        for entry in manifest.shards:
+            path = f"{self.snapshot_dir(manifest.snapshot)}/{entry.file}"
+            info = self.fs.get_file_info(path)
+            if info.type == pafs.FileType.NotFound:
+                raise InputError("shard", path, "is missing")
+            if info.size != entry.size:
+                raise InputError(
+                    "shard", path, f"is {info.size} bytes, its manifest says {entry.size}"
+                )
 
     def read_shard(
         self,
@@ -307,15 +338,7 @@ def _manifest_from(raw: Any, path: str, plan_id: str) -> Manifest:
             rules_version=str(raw["rules_version"]),
             period=raw["period"],
             created_at=str(raw["created_at"]),
-            shards=tuple(
-                ShardFile(
-                    shard=int(s["shard"]),
-                    file=str(s["file"]),
-                    rows=int(s["rows"]),
-                    sha256=str(s["sha256"]),
-                )
-                for s in raw["shards"]
-            ),
+            shards=tuple(ShardFile.from_dict(entry) for entry in raw["shards"]),
         )
     except (KeyError, TypeError) as exc:
         raise InputError("manifest", path, f"is missing {exc}") from None

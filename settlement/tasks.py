@@ -49,7 +49,7 @@ def lock_task(
     written = store.write_shard(snapshot, shard, roster)
     result = {
         "shard": shard,
-        "file": _file_dict(written),
+        "file": written.to_dict(),
         "stats": {
             "rows": stats.rows,
             "on_roster": stats.on_roster,
@@ -89,7 +89,7 @@ def debit_task(store_root: str, plan_id: str, frozen: dict[str, Any], shard: int
     ledger_sha = hashlib.sha256(ledger_bytes).hexdigest()
     result = {
         "shard": shard,
-        "file": _file_dict(written),
+        "file": written.to_dict(),
         "ledger": {"path": ledger_path, "rows": ledger.num_rows, "sha256": ledger_sha},
         "stats": {
             "rows": stats.rows,
@@ -170,20 +170,5 @@ def _valid_marker(store: MemberStore, marker: str, paths: list[str]) -> dict[str
     return result
 
 
-def _file_dict(written: ShardFile) -> dict[str, Any]:
-    return {
-        "shard": written.shard,
-        "file": written.file,
-        "rows": written.rows,
-        "sha256": written.sha256,
-    }
-
-
 def shard_file_from(result: dict[str, Any]) -> ShardFile:
-    file = result["file"]
-    return ShardFile(
-        shard=int(file["shard"]),
-        file=str(file["file"]),
-        rows=int(file["rows"]),
-        sha256=str(file["sha256"]),
-    )
+    return ShardFile.from_dict(result["file"])
