@@ -273,12 +273,9 @@ def retry(
     last = ctx.plan.sharing.debit_retry_days
     with unit_of_work(ctx.db) as session:
         period = _period(session, ctx.plan.id, publicity_date)
-        runs = DebitRunRepository(session).runs(period.id)
-        committed = [r.attempt for r in runs if r.state == "committed"]
+        committed = _committed_attempts(session, period)
         share = _share_of(period)
-    if 0 not in committed:
-        raise InputError("sharing_date", sharing_date.isoformat(), "has no committed debit yet")
-    wanted = attempt if attempt is not None else min(max(committed) + 1, last)
+    wanted = attempt if attempt is not None else next_retry_attempt(ctx, sharing_date)
     if not 1 <= wanted <= last:
         raise InputError("attempt", wanted, f"must be between 1 and {last}")
     if wanted - 1 not in committed:
@@ -286,6 +283,23 @@ def retry(
     if now < start_of_day(sharing_date + timedelta(days=wanted)):
         raise InputError("attempt", wanted, f"is due on {sharing_date + timedelta(days=wanted)}")
     return _run(ctx, publicity_date, attempt=wanted, share=share, now=now)
+
+
+def next_retry_attempt(ctx: Settlement, sharing_date: date) -> int:
+    """The retry a plain `settle retry` runs: the one after the last committed attempt (the
+    last attempt again, a no-op, once all are done)."""
+    with unit_of_work(ctx.db) as session:
+        period = _period(session, ctx.plan.id, _publicity_for(sharing_date))
+        committed = _committed_attempts(session, period)
+    if 0 not in committed:
+        raise InputError("sharing_date", sharing_date.isoformat(), "has no committed debit yet")
+    return min(max(committed) + 1, ctx.plan.sharing.debit_retry_days)
+
+
+def _committed_attempts(session: Any, period: PeriodRow) -> list[int]:
+    return [
+        r.attempt for r in DebitRunRepository(session).runs(period.id) if r.state == "committed"
+    ]
 
 
 def _run(

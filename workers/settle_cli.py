@@ -7,10 +7,13 @@ JSON document. Every error is one line and exit 2, before anything is written.
 from __future__ import annotations
 
 import dataclasses
+import os
+import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from fractions import Fraction
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -23,8 +26,9 @@ from infra.repositories import DebitRunRepository, PeriodRepository
 from mutualaid.calendar import PROGRAM_TZ, parse_date, publicity_day_for
 from mutualaid.errors import InputError
 from mutualaid.money import parse_fen
-from settlement.engine import Settlement, debit, lock_roster, retry
+from settlement.engine import Settlement, debit, lock_roster, next_retry_attempt, retry
 from settlement.executor import Executor, InlineExecutor, RayExecutor, start_ray
+from settlement.jobs import run_as_job, submission_id
 from settlement.population import PopulationSpec, generate_population
 from settlement.reconcile_period import reconcile_period
 from workers.output import emit, errors
@@ -95,6 +99,15 @@ def settle_lock(
 ) -> None:
     """Lock the period's roster (00:00 on the 7th or 21st) and count N."""
     day = parse_date(publicity_date, field="publicity_date")
+    job = _as_cluster_job(
+        submission_id(plan_id, "lock", day.isoformat()),
+        ["lock", "--publicity-date", day.isoformat(), "--plan", plan_id],
+        store=store,
+        as_of=as_of,
+    )
+    if job is not None:
+        emit(job, as_json=as_json, title="Roster (Ray job)")
+        return
     with _settlement(plan_id, store, executor) as ctx:
         result = lock_roster(ctx, day, now=_now(as_of))
     emit(_row(result), as_json=as_json, title=_title("Roster", result.already_done))
@@ -113,6 +126,15 @@ def settle_debit(
     """Fix the share and debit every roster member (the 14th or 28th)."""
     day = parse_date(sharing_date, field="sharing_date")
     aid = parse_fen(aid_fen, field="aid_fen")
+    job = _as_cluster_job(
+        submission_id(plan_id, "debit", day.isoformat(), 0),
+        ["debit", "--sharing-date", day.isoformat(), "--aid-fen", str(aid), "--plan", plan_id],
+        store=store,
+        as_of=as_of,
+    )
+    if job is not None:
+        emit(job, as_json=as_json, title="Debit (Ray job)")
+        return
     with _settlement(plan_id, store, executor) as ctx:
         result = debit(ctx, day, aid_fen=aid, now=_now(as_of))
     emit(_row(result), as_json=as_json, title=_title("Debit", result.already_done))
@@ -130,6 +152,25 @@ def settle_retry(
 ) -> None:
     """Retry the unpaid debits of a period (one attempt a day; the last removes non-payers)."""
     day = parse_date(sharing_date, field="sharing_date")
+    if _job_server(load_settings()) is not None:
+        with _settlement(plan_id, store, "inline") as ctx:
+            wanted = attempt if attempt is not None else next_retry_attempt(ctx, day)
+        job = _as_cluster_job(
+            submission_id(plan_id, "retry", day.isoformat(), wanted),
+            [
+                "retry",
+                "--sharing-date",
+                day.isoformat(),
+                "--attempt",
+                str(wanted),
+                "--plan",
+                plan_id,
+            ],
+            store=store,
+            as_of=as_of,
+        )
+        emit(job or {}, as_json=as_json, title="Retry (Ray job)")
+        return
     with _settlement(plan_id, store, executor) as ctx:
         result = retry(ctx, day, now=_now(as_of), attempt=attempt)
     emit(_row(result), as_json=as_json, title=_title("Retry", result.already_done))
@@ -223,6 +264,49 @@ def _settlement(plan_id: str, store: str | None, executor: str) -> Iterator[Sett
             )
     finally:
         engine.dispose()
+
+
+def _job_server(settings: Settings) -> str | None:
+    """A Ray cluster's job server (http://head:8265) when one is configured."""
+    address = settings.ray_address or ""
+    return address if address.startswith(("http://", "https://")) else None
+
+
+def _as_cluster_job(
+    submission: str, step: list[str], *, store: str | None, as_of: str | None
+) -> dict[str, Any] | None:
+    """Run the step as a Ray Job when a job server is configured; None otherwise."""
+    settings = load_settings()
+    server = _job_server(settings)
+    if server is None:
+        return None
+    command = [sys.executable, "-m", "workers.cli", "settle", *step, "--json"]
+    command += ["--store", store or _absolute(settings.store_root)]
+    if as_of is not None:
+        command += ["--as-of", as_of]
+    env = {k: v for k, v in os.environ.items() if k.startswith("MUTUALAID_")}
+    env |= {
+        "MUTUALAID_RAY_ADDRESS": "auto",
+        "MUTUALAID_STATE_DIR": _absolute(str(settings.state_dir)),
+        "MUTUALAID_DATABASE_URL": _absolute_sqlite(settings.database_url),
+    }
+    outcome = run_as_job(server, submission=submission, command=command, env=env)
+    return outcome.result | {
+        "submission_id": outcome.submission_id,
+        "submitted": outcome.submitted,
+        "job_status": outcome.status,
+    }
+
+
+def _absolute(path: str) -> str:
+    return path if "://" in path else str(Path(path).resolve())
+
+
+def _absolute_sqlite(url: str) -> str:
+    prefix = "sqlite:///"
+    if url.startswith(prefix) and not url.startswith(prefix + "/"):
+        return prefix + str(Path(url[len(prefix) :]).resolve())
+    return url
 
 
 def _executor(name: str, settings: Settings) -> Executor:
