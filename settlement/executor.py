@@ -39,18 +39,30 @@ class InlineExecutor:
 
 class RayExecutor:
     """One plain Ray task per call, with at most `max_in_flight` outstanding so memory stays
-    bounded whatever the shard count. Results come back in call order."""
+    bounded whatever the shard count. Results come back in call order.
 
-    def __init__(self, *, max_in_flight: int | None = None, max_retries: int = 3) -> None:
-        self._ray = ray
-        cpus = int(ray.available_resources().get("CPU", os.cpu_count() or 1))
-        self._max_in_flight = max_in_flight or max(1, cpus) * 2
+    Ray starts (or is joined) on the first map, so a step that stops on bad input never pays
+    for starting a cluster."""
+
+    def __init__(
+        self,
+        *,
+        address: str | None = None,
+        max_in_flight: int | None = None,
+        max_retries: int = 3,
+    ) -> None:
+        self._address = address
+        self._max_in_flight = max_in_flight
         self._max_retries = max_retries
 
     def map(
         self, task: Task, calls: Sequence[tuple[Any, ...]], *, on_done: Progress | None = None
     ) -> list[dict[str, Any]]:
-        remote = self._ray.remote(max_retries=self._max_retries, retry_exceptions=False)(task)
+        start_ray(self._address)
+        if self._max_in_flight is None:
+            resources = ray.available_resources()  # type: ignore[no-untyped-call]
+            self._max_in_flight = max(1, int(resources.get("CPU", os.cpu_count() or 1))) * 2
+        remote = ray.remote(max_retries=self._max_retries, retry_exceptions=False)(task)
         results: dict[int, dict[str, Any]] = {}
         pending: dict[Any, int] = {}
         next_call = 0
@@ -58,9 +70,9 @@ class RayExecutor:
             while next_call < len(calls) and len(pending) < self._max_in_flight:
                 pending[remote.remote(*calls[next_call])] = next_call
                 next_call += 1
-            done, _ = self._ray.wait(list(pending), num_returns=1)
+            done, _ = ray.wait(list(pending), num_returns=1)
             for ref in done:
-                results[pending.pop(ref)] = self._ray.get(ref)
+                results[pending.pop(ref)] = ray.get(ref)
                 if on_done is not None:
                     on_done(len(results), len(calls))
         return [results[i] for i in range(len(calls))]

@@ -131,8 +131,8 @@ def _fold_changes(
     touched = np.isin(ids, np.asarray(changed_ids, dtype=np.int64))
     before: dict[int, tuple[Member, dict[str, object]]] = {}
     for row in accounts.filter(pa.array(touched)).to_pylist():
-        account = {column: row[column] for column in _ACCOUNT_COLUMNS}
-        before[int(row["member_id"])] = (member_from_row(row, params.plan_id), account)
+        kept = {column: row[column] for column in _ACCOUNT_COLUMNS}
+        before[int(row["member_id"])] = (member_from_row(row, params.plan_id), kept)
     members: dict[int, Member | None] = {
         i: before[i][0] if i in before else None for i in changed_ids
     }
@@ -145,9 +145,10 @@ def _fold_changes(
         if member is None:
             continue  # an exit for a member who never joined changes nothing
         previous = before.get(member_id)
+        account: dict[str, object]
         if previous is None:
             joined += 1
-            account: dict[str, object] = {
+            account = {
                 "funds_fen": params.opening_funds_fen,
                 "deposit_fen": 0,
                 "paid_year": params.publicity_date.year,

@@ -29,6 +29,26 @@ class PeriodReconciliation:
     problems: list[str] = field(default_factory=list)
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _Figures:
+    """The period's figures as SQL holds them."""
+
+    id: str
+    state: str
+    members: int | None
+    share: int | None
+    aid: int | None
+    fee: int | None
+    surplus_in: int
+    surplus_out: int | None
+
+    @property
+    def billed(self) -> int | None:
+        if self.share is None or self.members is None:
+            return None
+        return self.share * self.members
+
+
 def reconcile_period(ctx: Settlement, publicity_date: date) -> PeriodReconciliation:
     store = ctx.store()
     with unit_of_work(ctx.db) as session:
@@ -43,18 +63,16 @@ def reconcile_period(ctx: Settlement, publicity_date: date) -> PeriodReconciliat
         recorded = [
             (r.attempt, r.paid_fen or 0, r.unpaid_fen or 0, r.subsidy_fen or 0) for r in runs
         ]
-        snapshot = {
-            "id": period.workflow_id,
-            "state": period.state,
-            "members": period.members,
-            "share": period.share_fen,
-            "aid": period.aid_fen,
-            "fee": period.fee_fen,
-            "surplus_in": period.surplus_in_fen,
-            "surplus_out": period.surplus_out_fen,
-            "collected": period.collected_fen,
-            "unpaid": period.unpaid_fen,
-        }
+        figures = _Figures(
+            id=period.workflow_id,
+            state=period.state,
+            members=period.members,
+            share=period.share_fen,
+            aid=period.aid_fen,
+            fee=period.fee_fen,
+            surplus_in=period.surplus_in_fen or 0,
+            surplus_out=period.surplus_out_fen,
+        )
     problems: list[str] = []
     paid_total = subsidy_total = last_unpaid = 0
     for index, (attempt, paid, unpaid, subsidy) in enumerate(recorded):
@@ -85,43 +103,39 @@ def reconcile_period(ctx: Settlement, publicity_date: date) -> PeriodReconciliat
         )
         if files != (paid, unpaid, subsidy):
             problems.append(f"attempt {attempt}: files {files} != SQL {(paid, unpaid, subsidy)}")
-        if attempt == 0 and snapshot["members"] is not None and snapshot["share"] is not None:
+        if attempt == 0 and figures.billed is not None:
             rows = sum(c["rows"] for c in checked)
-            billed = snapshot["share"] * snapshot["members"]
-            if rows != snapshot["members"]:
-                problems.append(f"{rows} ledger rows for a roster of {snapshot['members']}")
-            if sum(files) != billed:
-                problems.append(f"paid + unpaid + subsidy {sum(files)} != share x N {billed}")
+            if rows != figures.members:
+                problems.append(f"{rows} ledger rows for a roster of {figures.members}")
+            if sum(files) != figures.billed:
+                problems.append(
+                    f"paid + unpaid + subsidy {sum(files)} != share x N {figures.billed}"
+                )
         paid_total += paid
         subsidy_total += subsidy
         last_unpaid = unpaid
-    billed = (
-        snapshot["share"] * snapshot["members"]
-        if snapshot["share"] is not None and snapshot["members"] is not None
-        else None
-    )
+    billed = figures.billed
     if runs and billed is not None and paid_total + subsidy_total + last_unpaid != billed:
         problems.append("collected + unpaid != share x N")
-    if snapshot["surplus_out"] is not None:
-        assert snapshot["aid"] is not None and snapshot["fee"] is not None
+    if figures.surplus_out is not None and figures.aid is not None and figures.fee is not None:
         expected = surplus_out(
             collected_fen=paid_total + subsidy_total,
-            aid_fen=snapshot["aid"],
-            fee_fen=snapshot["fee"],
-            surplus_in_fen=snapshot["surplus_in"] or 0,
+            aid_fen=figures.aid,
+            fee_fen=figures.fee,
+            surplus_in_fen=figures.surplus_in,
         )
-        if expected != snapshot["surplus_out"]:
-            problems.append(f"surplus out {snapshot['surplus_out']} != {expected} from the ledgers")
+        if expected != figures.surplus_out:
+            problems.append(f"surplus out {figures.surplus_out} != {expected} from the ledgers")
     return PeriodReconciliation(
-        period=str(snapshot["id"]),
-        state=str(snapshot["state"]),
-        members=snapshot["members"],  # type: ignore[arg-type]
-        share_fen=snapshot["share"],  # type: ignore[arg-type]
+        period=figures.id,
+        state=figures.state,
+        members=figures.members,
+        share_fen=figures.share,
         billed_fen=billed,
         paid_fen=paid_total,
         subsidy_fen=subsidy_total,
         unpaid_fen=last_unpaid,
-        surplus_out_fen=snapshot["surplus_out"],  # type: ignore[arg-type]
+        surplus_out_fen=figures.surplus_out,
         attempts=len(recorded),
         balanced=not problems,
         problems=problems,

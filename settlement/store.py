@@ -148,7 +148,7 @@ class MemberStore:
     @classmethod
     def exists(cls, root: str, plan_id: str) -> bool:
         fs, base = _filesystem(root, plan_id)
-        return fs.get_file_info(f"{base}/store.json").type != pafs.FileType.NotFound
+        return bool(fs.get_file_info(f"{base}/store.json").type != pafs.FileType.NotFound)
 
     # -- snapshots ---------------------------------------------------------------------
 
@@ -173,7 +173,7 @@ class MemberStore:
 
     def has_manifest(self, snapshot: str) -> bool:
         info = self.fs.get_file_info(f"{self.snapshot_dir(snapshot)}/manifest.json")
-        return info.type != pafs.FileType.NotFound
+        return bool(info.type != pafs.FileType.NotFound)
 
     def manifest(self, snapshot: str) -> Manifest:
         path = f"{self.snapshot_dir(snapshot)}/manifest.json"

@@ -27,9 +27,9 @@ from mutualaid.calendar import PROGRAM_TZ, parse_date, publicity_day_for
 from mutualaid.errors import InputError
 from mutualaid.money import parse_fen
 from settlement.engine import Settlement, debit, lock_roster, next_retry_attempt, retry
-from settlement.executor import Executor, InlineExecutor, RayExecutor, start_ray
+from settlement.executor import Executor, InlineExecutor, RayExecutor
 from settlement.jobs import run_as_job, submission_id
-from settlement.population import PopulationSpec, generate_population
+from settlement.population import PopulationSpec, check_spec, generate_population
 from settlement.reconcile_period import reconcile_period
 from workers.output import emit, errors
 from workers.stack import plan_sources, prepare_database
@@ -59,6 +59,7 @@ def population_generate(
     cannot_pay: Annotated[str, typer.Option(help="Share of accounts that never pay.")] = "0.01",
     pays_late: Annotated[str, typer.Option(help="Share that pays on the first retry.")] = "0.02",
     store: StoreOpt = None,
+    executor: ExecutorOpt = "ray",
     as_json: JsonFlag = False,
 ) -> None:
     """Generate a seeded synthetic population into the member store."""
@@ -72,9 +73,16 @@ def population_generate(
         cannot_pay=_fraction("cannot_pay", cannot_pay),
         pays_late=_fraction("pays_late", pays_late),
     )
+    check_spec(plan, spec)
     root = store or settings.store_root
     with _bar(f"population {plan.id}", shards) as advance:
-        manifest = generate_population(root, plan, spec, on_shard=lambda s, n: advance())
+        manifest = generate_population(
+            root,
+            plan,
+            spec,
+            executor=_executor(executor, settings),
+            on_shard=lambda d, t: advance(),
+        )
     emit(
         {
             "plan": plan.id,
@@ -254,6 +262,7 @@ def _settlement(plan_id: str, store: str | None, executor: str) -> Iterator[Sett
             TimeElapsedColumn(),
             console=errors,
             transient=True,
+            disable=not errors.is_terminal,
         ) as bars:
             yield Settlement(
                 db=engine,
@@ -314,8 +323,7 @@ def _executor(name: str, settings: Settings) -> Executor:
         return InlineExecutor()
     if name != "ray":
         raise InputError("executor", name, "must be ray or inline")
-    start_ray(settings.ray_address)
-    return RayExecutor()
+    return RayExecutor(address=settings.ray_address)
 
 
 def _progress_factory(bars: Progress) -> Callable[[str], Callable[[int, int], None]]:
@@ -339,6 +347,8 @@ def _bar(label: str, total: int) -> Iterator[Callable[[], None]]:
         TimeElapsedColumn(),
         console=errors,
         transient=True,
+        # Bars are for people at a terminal; scripts and CI get only the result.
+        disable=not errors.is_terminal,
     ) as bars:
         task = bars.add_task(label, total=total)
         yield lambda: bars.advance(task)

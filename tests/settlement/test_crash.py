@@ -28,7 +28,18 @@ def prepared(tmp_path: Path, name: str) -> Path:
     state = tmp_path / name
     env = env_for(state)
     for args in (
-        ("population", "generate", "--members", "80000", "--shards", "8", "--as-of", "2026-10-01"),
+        (
+            "population",
+            "generate",
+            "--members",
+            "80000",
+            "--shards",
+            "8",
+            "--as-of",
+            "2026-10-01",
+            "--executor",
+            "inline",
+        ),
         ("settle", "lock", "--publicity-date", "2026-10-07", "--executor", "inline"),
     ):
         result = run_cli(*args, env=env)

@@ -77,6 +77,8 @@ def prepared(state: Path, members: int = 60_000) -> None:
             "6",
             "--as-of",
             "2026-10-01",
+            "--executor",
+            "inline",
         ),
         ("settle", "lock", "--publicity-date", "2026-10-07", "--executor", "inline"),
     ):
