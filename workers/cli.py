@@ -17,9 +17,11 @@ from infra.temporal import connect, register_search_attributes
 from mutualaid.errors import MutualAidError
 from mutualaid.money import format_fen
 from mutualaid.plan import Plan
+from workers.claims_cli import claims_app
 from workers.output import emit, errors
 from workers.settle_cli import population, settle
 from workers.stack import dev_stack, plan_sources, prepare_database
+from workers.worker import worker_command
 from workflows.search_attributes import INDEXED_TYPES, REGISTRATION
 
 app = typer.Typer(
@@ -34,6 +36,8 @@ db = typer.Typer(help="The relational store.", no_args_is_help=True)
 app.add_typer(dev, name="dev")
 app.add_typer(plans, name="plans")
 app.add_typer(db, name="db")
+app.add_typer(claims_app, name="claims")
+app.command("worker")(worker_command)
 app.add_typer(population, name="population")
 app.add_typer(settle, name="settle")
 

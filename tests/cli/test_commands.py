@@ -6,8 +6,10 @@ import json
 from pathlib import Path
 
 import pytest
+from alembic.script import ScriptDirectory
 from sqlalchemy import create_engine, inspect
 
+from infra.db import MIGRATIONS
 from tests.helpers import run_cli
 
 CHRONIC_TOML = Path(__file__).parents[2] / "mutualaid" / "plans" / "chronic.toml"
@@ -110,7 +112,8 @@ def test_db_upgrade_creates_the_schema_and_records_the_plans(tmp_path: Path) -> 
     first = run_cli("db", "upgrade", env=env)
     again = run_cli("db", "upgrade", env=env)
     assert first.returncode == again.returncode == 0, first.stderr + again.stderr
-    assert first.stdout.startswith("schema at 0001 on sqlite:///")
+    head = ScriptDirectory(str(MIGRATIONS)).get_current_head()
+    assert first.stdout.startswith(f"schema at {head} on sqlite:///")
     engine = create_engine(f"sqlite:///{tmp_path / 'state' / 'mutualaid.db'}")
     assert "plan_rule_versions" in inspect(engine).get_table_names()
     with engine.connect() as connection:

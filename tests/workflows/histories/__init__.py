@@ -1,0 +1,1 @@
+"""Saved histories of representative claims, replayed by test_claim_replay.py."""

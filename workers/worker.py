@@ -1,0 +1,231 @@
+"""The worker process: runs claim workflows and their activities on one task queue.
+
+    mutualaid worker [--task-queue Q] [--activities N] [--workflow-tasks N]
+    python workers/worker.py ...        (the same command)
+
+Configuration comes from the MUTUALAID_* settings (database, Temporal, member store, plans);
+the options set the task queue, the concurrency, the grace period and the simulated
+services. On SIGTERM or SIGINT the worker stops polling, lets in-flight activities finish
+(up to the grace period) and exits 0.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import os
+import signal
+import sys
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Annotated, NoReturn, ParamSpec
+
+import typer
+from alembic.script import ScriptDirectory
+from sqlalchemy import Engine
+from temporalio.client import Client
+from temporalio.worker import Worker
+
+from activities.claims import ClaimActivities
+from activities.investigation import InvestigationActivities, SimulatedFirm
+from activities.payment import PaymentRail
+from infra.config import Settings, load_settings
+from infra.db import alembic_config, current_revision, make_engine, redacted
+from infra.temporal import connect
+from mutualaid.errors import InputError, MutualAidError
+from mutualaid.plan import Plan
+from workers.output import errors
+from workers.stack import plan_sources
+from workflows.claim import ClaimWorkflow
+
+P = ParamSpec("P")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class WorkerOptions:
+    task_queue: str
+    max_concurrent_activities: int = 8
+    max_concurrent_workflow_tasks: int = 8
+    graceful_shutdown_s: float = 30.0
+    firm_latency_s: float = 0.0
+    firm_failure_rate: float = 0.0
+    payment_latency_s: float = 0.0
+    # Workflows kept in memory between tasks (the sticky cache); 0 replays every task from
+    # history, so no task is bound to this process (see `--cached-workflows`).
+    max_cached_workflows: int = 1000
+
+    def __post_init__(self) -> None:
+        for name in ("max_concurrent_activities", "max_concurrent_workflow_tasks"):
+            value = getattr(self, name)
+            if not 1 <= value <= 1000:
+                raise InputError(name.replace("_", "-"), value, "must be between 1 and 1000")
+        if not 0 <= self.firm_failure_rate <= 1:
+            raise InputError("firm-failure-rate", self.firm_failure_rate, "must be in [0, 1]")
+        if self.max_cached_workflows < 0:
+            raise InputError("cached-workflows", self.max_cached_workflows, "must be >= 0")
+        for name in ("graceful_shutdown_s", "firm_latency_s", "payment_latency_s"):
+            if getattr(self, name) < 0:
+                raise InputError(name.replace("_", "-"), getattr(self, name), "must be >= 0")
+
+
+def open_database(settings: Settings) -> Engine:
+    """The configured database, refused unless its schema is current (migrating is
+    `mutualaid db upgrade`'s job, never a side effect of starting a process)."""
+    engine = make_engine(settings.database_url)
+    head = ScriptDirectory.from_config(alembic_config(engine)).get_current_head()
+    revision = current_revision(engine)
+    if revision != head:
+        engine.dispose()
+        raise InputError(
+            "MUTUALAID_DATABASE_URL",
+            redacted(settings.database_url),
+            f"schema is at {revision}, not {head}; run `mutualaid db upgrade`",
+        )
+    return engine
+
+
+def build_worker(
+    client: Client,
+    *,
+    engine: Engine,
+    store_root: str,
+    plans: Mapping[str, Plan],
+    options: WorkerOptions,
+    executor: ThreadPoolExecutor,
+    firm: SimulatedFirm | None = None,
+) -> Worker:
+    """A worker for claim workflows and every activity they call."""
+    claims = ClaimActivities(engine=engine, store_root=store_root, plans=plans)
+    investigation = InvestigationActivities(
+        firm
+        or SimulatedFirm(latency_s=options.firm_latency_s, failure_rate=options.firm_failure_rate)
+    )
+    rail = PaymentRail(engine=engine, latency_s=options.payment_latency_s)
+    return Worker(
+        client,
+        task_queue=options.task_queue,
+        workflows=[ClaimWorkflow],
+        activities=[*claims.all, investigation.commission, rail.pay_out],
+        activity_executor=executor,
+        max_concurrent_activities=options.max_concurrent_activities,
+        max_concurrent_workflow_tasks=options.max_concurrent_workflow_tasks,
+        max_cached_workflows=options.max_cached_workflows,
+        graceful_shutdown_timeout=timedelta(seconds=options.graceful_shutdown_s),
+    )
+
+
+async def run_worker(settings: Settings, options: WorkerOptions) -> None:
+    """Run until SIGTERM or SIGINT, then shut down gracefully."""
+    plans = {plan_id: source.plan for plan_id, source in plan_sources(settings).items()}
+    engine = open_database(settings)
+    try:
+        client = await connect(settings)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        with ThreadPoolExecutor(
+            max_workers=options.max_concurrent_activities, thread_name_prefix="activity"
+        ) as executor:
+            worker = build_worker(
+                client,
+                engine=engine,
+                store_root=settings.store_root,
+                plans=plans,
+                options=options,
+                executor=executor,
+            )
+            async with worker:
+                print(
+                    f"worker ready: task queue {options.task_queue} on "
+                    f"{settings.temporal_address} ({settings.temporal_namespace})",
+                    flush=True,
+                )
+                await stop.wait()
+                print("stopping: finishing in-flight activities", flush=True)
+        print("worker stopped", flush=True)
+    finally:
+        engine.dispose()
+
+
+def exits_explicitly(command: Callable[P, None]) -> Callable[P, None]:
+    """End a command that used a Temporal client with an explicit exit: the SDK's runtime
+    threads can abort the interpreter while it finalizes (a known SDK issue), which would
+    turn a clean run into a crash. Errors keep `mutualaid`'s contract: one line, exit 2."""
+
+    @functools.wraps(command)
+    def run(*args: P.args, **kwargs: P.kwargs) -> None:
+        try:
+            command(*args, **kwargs)
+        except MutualAidError as exc:
+            errors.print(f"error: {exc}", markup=False, highlight=False, soft_wrap=True)
+            _exit(2)
+        _exit(0)
+
+    return run
+
+
+def _exit(code: int) -> NoReturn:
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
+@exits_explicitly
+def worker_command(
+    task_queue: Annotated[
+        str | None, typer.Option("--task-queue", help="Default: MUTUALAID_TASK_QUEUE.")
+    ] = None,
+    activities: Annotated[
+        int, typer.Option("--activities", help="Activities run at once (threads).")
+    ] = 8,
+    workflow_tasks: Annotated[
+        int, typer.Option("--workflow-tasks", help="Workflow tasks run at once.")
+    ] = 8,
+    grace: Annotated[
+        float, typer.Option("--grace", help="Seconds in-flight activities get to finish.")
+    ] = 30.0,
+    firm_latency: Annotated[
+        float, typer.Option("--firm-latency", help="Simulated investigation firm: seconds.")
+    ] = 0.0,
+    firm_failure_rate: Annotated[
+        float, typer.Option("--firm-failure-rate", help="Share of firm calls unanswered.")
+    ] = 0.0,
+    payment_latency: Annotated[
+        float, typer.Option("--payment-latency", help="Simulated payment rail: seconds.")
+    ] = 0.0,
+    cached_workflows: Annotated[
+        int,
+        typer.Option(
+            "--cached-workflows",
+            help="Workflows cached between tasks; 0 binds no task to this process (the "
+            "time-skipping test server never hands a dead worker's sticky tasks on).",
+        ),
+    ] = 1000,
+) -> None:
+    """Run the claim worker until SIGTERM or SIGINT."""
+    settings = load_settings()
+    options = WorkerOptions(
+        task_queue=task_queue or settings.task_queue,
+        max_concurrent_activities=activities,
+        max_concurrent_workflow_tasks=workflow_tasks,
+        graceful_shutdown_s=grace,
+        firm_latency_s=firm_latency,
+        firm_failure_rate=firm_failure_rate,
+        payment_latency_s=payment_latency,
+        max_cached_workflows=cached_workflows,
+    )
+    asyncio.run(run_worker(settings, options))
+
+
+def main() -> None:
+    """`python workers/worker.py ...`: the worker alone, with `mutualaid worker`'s options."""
+    app = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
+    app.command()(worker_command)
+    app()
+
+
+if __name__ == "__main__":
+    main()
