@@ -281,3 +281,23 @@ class MemberChangeRow(Base):
     detail: Mapped[dict[str, Any]] = mapped_column(JSON)
     recorded_at: Mapped[datetime] = mapped_column(Moment())
     applied_snapshot: Mapped[str | None] = mapped_column(String(200), index=True)
+
+
+class PublicityEntryRow(Base):
+    """One case on a period's public list, masked as the public sees it. The list is fixed
+    when published; the provisional share shown beside it is the period's, not the case's."""
+
+    __tablename__ = "publicity_entries"
+    __table_args__ = (UniqueConstraint("period_id", "claim_id"),)
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    period_id: Mapped[int] = mapped_column(ForeignKey("periods.id"), index=True)
+    claim_id: Mapped[str] = mapped_column(ForeignKey("claims.id"))
+    masked_member: Mapped[str] = mapped_column(String(40))
+    age: Mapped[int] = mapped_column(Integer)
+    condition: Mapped[str] = mapped_column(String(200))
+    hospital: Mapped[str] = mapped_column(String(400))
+    benefit_fen: Mapped[int] = mapped_column(Money)
+    provisional_share_fen: Mapped[int] = mapped_column(Money)
+    outcome: Mapped[str] = mapped_column(String(20))
+    published_at: Mapped[datetime] = mapped_column(Moment())

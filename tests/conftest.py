@@ -109,3 +109,18 @@ async def time_skipping_env() -> AsyncIterator[object]:
         yield env
     finally:
         await env.shutdown()
+
+
+@pytest.fixture
+def stack_env(tmp_path: Path) -> Iterator[dict[str, str]]:
+    """Settings for an embedded stack of the test's own: state folder and free ports; the
+    dev server it may start is stopped afterwards."""
+    from tests.helpers import free_port, run_cli
+
+    env = {
+        "MUTUALAID_STATE_DIR": str(tmp_path / "state"),
+        "MUTUALAID_TEMPORAL_ADDRESS": f"127.0.0.1:{free_port()}",
+        "MUTUALAID_TEMPORAL_UI_PORT": str(free_port()),
+    }
+    yield env
+    run_cli("dev", "down", env=env)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
+from fractions import Fraction
 from pathlib import Path
 from typing import Annotated
 
@@ -14,14 +15,16 @@ from infra.config import PREFIX, SETTINGS, load_settings
 from infra.db import current_revision, redacted
 from infra.plans import get_plan, read_plan_file
 from infra.temporal import connect, register_search_attributes
-from mutualaid.errors import MutualAidError
+from mutualaid.errors import InputError, MutualAidError
 from mutualaid.money import format_fen
 from mutualaid.plan import Plan
 from workers.claims_cli import claims_app
+from workers.demo import DemoOptions, run_demo
 from workers.output import emit, errors
+from workers.periods_cli import periods, schedules
 from workers.settle_cli import population, settle
 from workers.stack import dev_stack, plan_sources, prepare_database
-from workers.worker import worker_command
+from workers.worker import exits_explicitly, worker_command
 from workflows.search_attributes import INDEXED_TYPES, REGISTRATION
 
 app = typer.Typer(
@@ -40,6 +43,8 @@ app.add_typer(claims_app, name="claims")
 app.command("worker")(worker_command)
 app.add_typer(population, name="population")
 app.add_typer(settle, name="settle")
+app.add_typer(periods, name="periods")
+app.add_typer(schedules, name="schedules")
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON for machines.")]
 
@@ -122,6 +127,7 @@ def db_upgrade() -> None:
 
 
 @app.command("search-attributes")
+@exits_explicitly
 def search_attributes() -> None:
     """Register the workflows' search attributes on the configured namespace (a cluster's)."""
     settings = load_settings()
@@ -157,25 +163,38 @@ def config(as_json: JsonFlag = False) -> None:
 
 
 @app.command("demo")
-def demo() -> None:
-    """Start the embedded stack, prepare the database and show where everything is."""
-    settings = load_settings()
-    status = dev_stack(settings).up(REGISTRATION)
-    engine = prepare_database(settings)
-    revision = current_revision(engine)
-    engine.dispose()
-    emit(
-        {
-            "Temporal gRPC": status.address,
-            "Web UI": status.web_ui_url,
-            "database": f"{redacted(settings.database_url)} (schema {revision})",
-            "member store": settings.store_root,
-            "plans": ", ".join(sorted(plan_sources(settings))),
-            "stop with": ".venv/bin/mutualaid dev down",
-        },
-        as_json=False,
-        title="mutualaid embedded stack is up",
+@exits_explicitly
+def demo(
+    members: Annotated[int, typer.Option("--members", help="Population size.")] = 1_000_000,
+    shards: Annotated[int, typer.Option("--shards", help="Member store shards.")] = 8,
+    periods_count: Annotated[int, typer.Option("--periods", help="Periods to run.")] = 2,
+    seconds_per_day: Annotated[
+        str, typer.Option("--seconds-per-day", help="Real seconds a program day lasts.")
+    ] = "2",
+    seed: Annotated[int, typer.Option("--seed")] = 7,
+    fresh: Annotated[bool, typer.Option("--fresh", help="Start over from nothing.")] = False,
+    as_json: JsonFlag = False,
+) -> None:
+    """The whole program on the embedded stack: a population, claims worked by a simulated
+    team, and two periods settled on a compressed clock, with their reports."""
+    try:
+        speed = Fraction(seconds_per_day)
+    except (ValueError, ZeroDivisionError):
+        raise InputError("seconds-per-day", seconds_per_day, "is not a number") from None
+    options = DemoOptions(
+        members=members,
+        shards=shards,
+        periods=periods_count,
+        seconds_per_day=speed,
+        seed=seed,
+        fresh=fresh,
     )
+    reports = run_demo(load_settings(), options)
+    if as_json:
+        emit(reports, as_json=True)
+        return
+    for report in reports:
+        emit(report, as_json=False, title=f"Report of {report['period']}")
 
 
 def _plan_summary(plan: Plan) -> dict[str, object]:

@@ -20,6 +20,7 @@ from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import timedelta
+from pathlib import Path
 from typing import Annotated, NoReturn, ParamSpec
 
 import typer
@@ -31,14 +32,17 @@ from temporalio.worker import Worker
 from activities.claims import ClaimActivities
 from activities.investigation import InvestigationActivities, SimulatedFirm
 from activities.payment import PaymentRail
+from activities.periods import PeriodActivities
 from infra.config import Settings, load_settings
 from infra.db import alembic_config, current_revision, make_engine, redacted
 from infra.temporal import connect
 from mutualaid.errors import InputError, MutualAidError
 from mutualaid.plan import Plan
+from settlement.executor import Executor, RayExecutor
 from workers.output import errors
 from workers.stack import plan_sources
 from workflows.claim import ClaimWorkflow
+from workflows.period import PeriodTriggerWorkflow, PeriodWorkflow
 
 P = ParamSpec("P")
 
@@ -94,10 +98,19 @@ def build_worker(
     plans: Mapping[str, Plan],
     options: WorkerOptions,
     executor: ThreadPoolExecutor,
+    publicity_dir: Path,
+    period_executor: Callable[[], Executor],
     firm: SimulatedFirm | None = None,
 ) -> Worker:
-    """A worker for claim workflows and every activity they call."""
+    """A worker for claim and period workflows and every activity they call."""
     claims = ClaimActivities(engine=engine, store_root=store_root, plans=plans)
+    periods = PeriodActivities(
+        engine=engine,
+        store_root=store_root,
+        plans=plans,
+        executor=period_executor,
+        publicity_dir=publicity_dir,
+    )
     investigation = InvestigationActivities(
         firm
         or SimulatedFirm(latency_s=options.firm_latency_s, failure_rate=options.firm_failure_rate)
@@ -106,8 +119,8 @@ def build_worker(
     return Worker(
         client,
         task_queue=options.task_queue,
-        workflows=[ClaimWorkflow],
-        activities=[*claims.all, investigation.commission, rail.pay_out],
+        workflows=[ClaimWorkflow, PeriodWorkflow, PeriodTriggerWorkflow],
+        activities=[*claims.all, investigation.commission, rail.pay_out, *periods.all],
         activity_executor=executor,
         max_concurrent_activities=options.max_concurrent_activities,
         max_concurrent_workflow_tasks=options.max_concurrent_workflow_tasks,
@@ -136,6 +149,8 @@ async def run_worker(settings: Settings, options: WorkerOptions) -> None:
                 plans=plans,
                 options=options,
                 executor=executor,
+                publicity_dir=settings.state_dir / "publicity",
+                period_executor=lambda: RayExecutor(address=settings.ray_address),
             )
             async with worker:
                 print(

@@ -91,6 +91,9 @@ class ClaimInput:
     # The instant where real and program clocks agree; None: the claim's start. A period
     # workflow talking to a compressed claim must share it.
     clock_origin: datetime | None = None
+    # The program moment at clock_origin (None: the same instant; a demo continuing from an
+    # earlier run sets it to the program moment that run reached).
+    program_origin: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

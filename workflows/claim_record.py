@@ -71,7 +71,7 @@ class ClaimRecord:
         self._clock = ProgramClock(
             seconds_per_day=Fraction(claim.seconds_per_day),
             origin_real=origin,
-            origin_program=origin,
+            origin_program=claim.program_origin or origin,
         )
         self._lock = asyncio.Lock()
         self._state = ClaimState.REPORTED

@@ -6,7 +6,12 @@ from infra.repositories.claims import ClaimRepository, DuplicateClaimError, NewC
 from infra.repositories.jury import JuryRepository, Tally
 from infra.repositories.members import MemberChangeRepository
 from infra.repositories.payouts import PayoutRepository
-from infra.repositories.periods import ObjectionRepository, PeriodRepository
+from infra.repositories.periods import (
+    ObjectionRepository,
+    PeriodRepository,
+    PublicityEntry,
+    PublicityRepository,
+)
 from infra.repositories.plans import PlanRepository
 from infra.repositories.settlement import DebitRunRepository, ShardTotals
 
@@ -21,6 +26,8 @@ __all__ = [
     "PayoutRepository",
     "PeriodRepository",
     "PlanRepository",
+    "PublicityEntry",
+    "PublicityRepository",
     "ShardTotals",
     "Tally",
 ]

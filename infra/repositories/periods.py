@@ -1,16 +1,20 @@
 from __future__ import annotations
 
-from datetime import date, datetime
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
 from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from infra.models import ObjectionRow, PeriodRow
+from infra.models import ClaimEventRow, ClaimRow, ObjectionRow, PeriodRow, PublicityEntryRow
 from infra.repositories._common import insert_or_find
 from mutualaid.calendar import sharing_day_for
+from mutualaid.claim import ClaimState
 from mutualaid.errors import InputError, InvariantError
 from mutualaid.share import Share
+
+AWAITING_PUBLICITY = ClaimState.AWAITING_PUBLICITY.value
 
 
 class PeriodRepository:
@@ -99,6 +103,10 @@ class PeriodRepository:
         period.subsidy_fen = subsidy_fen
         period.state = "debiting"
 
+    def add_to_report(self, period: PeriodRow, extra: dict[str, Any]) -> None:
+        """Add figures to the period's report (payouts, once they are known)."""
+        period.report = {**(period.report or {}), **extra}
+
     def close(
         self,
         period: PeriodRow,
@@ -156,3 +164,87 @@ class ObjectionRepository:
             )
             or 0
         )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PublicityEntry:
+    claim_id: str
+    masked_member: str
+    age: int
+    condition: str
+    hospital: str
+    benefit_fen: int
+
+
+class PublicityRepository:
+    """The public list of each period's cases, and the query that finds them."""
+
+    def __init__(self, session: Session) -> None:
+        self._session = session
+
+    def approved_before(self, plan_id: str, cutoff: datetime) -> list[ClaimRow]:
+        """Claims of the plan waiting for publicity whose approval (the event that moved them
+        to AwaitingPublicity) is at or before the cut-off, oldest approval first."""
+        approved_at = (
+            select(ClaimEventRow.claim_id, func.max(ClaimEventRow.at).label("at"))
+            .where(ClaimEventRow.state == AWAITING_PUBLICITY)
+            .group_by(ClaimEventRow.claim_id)
+            .subquery()
+        )
+        rows = self._session.execute(
+            select(ClaimRow, approved_at.c.at)
+            .join(approved_at, approved_at.c.claim_id == ClaimRow.id)
+            .where(ClaimRow.plan_id == plan_id, ClaimRow.state == AWAITING_PUBLICITY)
+            .order_by(approved_at.c.at, ClaimRow.id)
+        ).all()
+        # Compared in Python: SQLite keeps moments as naive UTC text, so the comparison is
+        # made on aware values read back through the model's type.
+        return [claim for claim, at in rows if _aware(at) <= cutoff]
+
+    def publish(
+        self, period_id: int, entries: list[PublicityEntry], *, share_fen: int, at: datetime
+    ) -> None:
+        """Put the cases on the period's list once; publishing again changes nothing."""
+        for entry in entries:
+            insert_or_find(
+                self._session,
+                PublicityEntryRow(
+                    period_id=period_id,
+                    claim_id=entry.claim_id,
+                    masked_member=entry.masked_member,
+                    age=entry.age,
+                    condition=entry.condition,
+                    hospital=entry.hospital,
+                    benefit_fen=entry.benefit_fen,
+                    provisional_share_fen=share_fen,
+                    outcome="publicised",
+                    published_at=at,
+                ),
+                lambda e=entry: self._entry(period_id, e.claim_id),  # type: ignore[misc]
+            )
+
+    def _entry(self, period_id: int, claim_id: str) -> PublicityEntryRow | None:
+        return self._session.scalars(
+            select(PublicityEntryRow).where(
+                PublicityEntryRow.period_id == period_id, PublicityEntryRow.claim_id == claim_id
+            )
+        ).one_or_none()
+
+    def entries(self, period_id: int) -> list[PublicityEntryRow]:
+        return list(
+            self._session.scalars(
+                select(PublicityEntryRow)
+                .where(PublicityEntryRow.period_id == period_id)
+                .order_by(PublicityEntryRow.id)
+            )
+        )
+
+    def set_outcome(self, period_id: int, claim_id: str, outcome: str) -> None:
+        entry = self._entry(period_id, claim_id)
+        if entry is None:
+            raise InputError("claim", claim_id, f"is not on the list of period {period_id}")
+        entry.outcome = outcome
+
+
+def _aware(moment: datetime) -> datetime:
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import subprocess
 import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -14,17 +13,6 @@ from tests.helpers import BIN, free_port, run_cli
 from workflows.search_attributes import REGISTRATION
 
 pytestmark = pytest.mark.temporal
-
-
-@pytest.fixture
-def stack_env(tmp_path: Path) -> Iterator[dict[str, str]]:
-    env = {
-        "MUTUALAID_STATE_DIR": str(tmp_path / "state"),
-        "MUTUALAID_TEMPORAL_ADDRESS": f"127.0.0.1:{free_port()}",
-        "MUTUALAID_TEMPORAL_UI_PORT": str(free_port()),
-    }
-    yield env
-    run_cli("dev", "down", env=env)
 
 
 def temporal(*args: str, address: str) -> subprocess.CompletedProcess[str]:

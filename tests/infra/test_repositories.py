@@ -22,6 +22,7 @@ from infra.repositories import (
     PayoutRepository,
     PeriodRepository,
     PlanRepository,
+    PublicityRepository,
     ShardTotals,
 )
 from infra.repositories.jury import Vote
@@ -446,3 +447,28 @@ def test_member_changes_queue_once_and_fold_in_order(
     assert [c for _, c in before_lock] == [join]
     changes.mark_applied([i for i, _ in before_lock], snapshot="roster-2026-12-07")
     assert [c for _, c in changes.pending("chronic")] == [leave]
+
+
+def test_a_case_approved_one_second_after_the_cutoff_waits_for_the_next_period(
+    session: Session, plans: PlanRepository
+) -> None:
+    claims = ClaimRepository(session)
+    cutoff = datetime(2026, 12, 6, 16, 0, tzinfo=UTC)  # 00:00 on 7 December in Shanghai
+    for claim_id, approved_at in (
+        ("on-time", cutoff - timedelta(hours=3)),
+        ("at-cutoff", cutoff),
+        ("one-second-late", cutoff + timedelta(seconds=1)),
+    ):
+        claims.add(new_claim(claim_id, member_id=hash(claim_id) % 10_000), at=AT)
+        claims.append_event(
+            claim_id,
+            event_key=f"{claim_id}-approved",
+            kind="decided",
+            state="AwaitingPublicity",
+            actor="reviewer:1",
+            at=approved_at,
+        )
+    found = PublicityRepository(session).approved_before("chronic", cutoff)
+    assert [c.id for c in found] == ["on-time", "at-cutoff"]
+    later = PublicityRepository(session).approved_before("chronic", cutoff + timedelta(days=14))
+    assert [c.id for c in later] == ["on-time", "at-cutoff", "one-second-late"]

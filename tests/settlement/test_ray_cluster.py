@@ -65,7 +65,7 @@ def ray_head(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str
         )
 
 
-def prepared(state: Path, members: int = 60_000) -> None:
+def prepared(state: Path, members: int = 60_000, shards: int = 6) -> None:
     env = {"MUTUALAID_STATE_DIR": str(state)}
     for args in (
         (
@@ -74,7 +74,7 @@ def prepared(state: Path, members: int = 60_000) -> None:
             "--members",
             str(members),
             "--shards",
-            "6",
+            str(shards),
             "--as-of",
             "2026-10-01",
             "--executor",
@@ -127,7 +127,8 @@ def test_a_ray_worker_killed_mid_debit_is_retried_to_the_same_result(
     ray_head: dict[str, str], tmp_path: Path
 ) -> None:
     state = tmp_path / "state"
-    prepared(state)
+    # Shards big enough that a debit task runs long enough to be caught and killed.
+    prepared(state, members=900_000, shards=3)
     clean = tmp_path / "clean"
     shutil.copytree(state, clean)
     assert (

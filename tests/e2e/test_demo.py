@@ -1,0 +1,50 @@
+"""The README's main job end to end on the real Temporal dev server with a compressed clock:
+a small population, claims worked by the simulated team, two periods settled and reported."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.helpers import run_cli
+
+pytestmark = [pytest.mark.slow, pytest.mark.temporal, pytest.mark.timeout(900)]
+
+
+def test_the_demo_settles_two_periods_whose_reports_balance(stack_env: dict[str, str]) -> None:
+    result = run_cli(
+        "demo", "--members", "4000", "--seconds-per-day", "1", "--json", env=stack_env, timeout=800
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    reports = json.loads(result.stdout)
+    assert [r["period"] for r in reports] == sorted(r["period"] for r in reports)
+    assert len(reports) == 2
+    assert all(r["balanced"] for r in reports)
+    assert sum(int(r["payouts made"].split()[0]) for r in reports) >= 1
+    assert all(r["payouts missing"] == 0 for r in reports)
+    assert "claims by state:" in result.stderr
+    # The periods are in SQL with their reports, as `periods show` prints them.
+    shown = run_cli("periods", "show", reports[0]["period"], "--json", env=stack_env)
+    assert shown.returncode == 0, shown.stderr
+    detail = json.loads(shown.stdout)
+    assert detail["state"] == "closed"
+    assert detail["collected_fen"] + detail["unpaid_fen"] == detail["billed_fen"]
+
+    # A second run continues from where the first left: the next two periods.
+    again = run_cli(
+        "demo",
+        "--members",
+        "4000",
+        "--seconds-per-day",
+        "1",
+        "--periods",
+        "1",
+        "--json",
+        env=stack_env,
+        timeout=800,
+    )
+    assert again.returncode == 0, again.stderr[-3000:]
+    later = json.loads(again.stdout)
+    assert later[0]["period"] > reports[-1]["period"]
+    assert later[0]["balanced"]

@@ -1,0 +1,266 @@
+"""The period workflow: one per plan and publicity day (`period-<plan>-<publicity date>`).
+
+00:00 publicity day: lock the roster; gather the cases approved before the cut-off, tell each
+claim it is publicised, publish the list. End of the objection window: objected cases leave,
+the others are told they cleared, the share is fixed. 00:00 sharing day: the debit; then one
+retry a day; the last removes non-payers and closes the money. Then each cleared claim is told
+it is funded, and after the payout deadline the period reports what was paid.
+
+Every wait is a durable timer on the program clock; every step with effects is an idempotent
+activity (the settlement engine resumes the same run after a crash, never a second one).
+A Schedule starts `PeriodTrigger`, which starts this workflow under its canonical id, so a
+schedule or an operator firing twice finds the period already running.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from fractions import Fraction
+from typing import Any, TypeVar
+
+from temporalio import workflow
+from temporalio.common import (
+    RetryPolicy,
+    SearchAttributeKey,
+    WorkflowIDReusePolicy,
+)
+from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
+
+with workflow.unsafe.imports_passed_through():
+    from mutualaid.calendar import (
+        is_publicity_day,
+        next_publicity_day,
+        program_date,
+        roster_cutoff,
+        sharing_day_for,
+        start_of_day,
+    )
+    from mutualaid.claim import objection_window_end
+    from mutualaid.clock import ProgramClock
+    from workflows import claim_messages as claim_msg
+    from workflows import period_messages as msg
+    from workflows.search_attributes import PERIOD_ID, PERIOD_STATE, PLAN_ID
+
+T = TypeVar("T")
+
+# Set by Temporal on runs a Schedule starts: the moment the run was due.
+_SCHEDULED_START = SearchAttributeKey.for_datetime("TemporalScheduledStartTime")
+
+# SQL and the member store: retried until they answer (transient), never forever silently:
+# a failing step shows in the Web UI as a retrying activity.
+STEP_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(minutes=2),
+    non_retryable_error_types=["InputError", "InvariantError", "ReconciliationError"],
+)
+
+
+@workflow.defn(name=msg.WORKFLOW_NAME)
+class PeriodWorkflow:
+    def __init__(self) -> None:
+        self._state = "Waiting"
+        self._period = ""
+        self._members: int | None = None
+        self._cases: tuple[str, ...] = ()
+        self._cleared: tuple[str, ...] = ()
+        self._objected: tuple[str, ...] = ()
+        self._share: int | None = None
+        self._next: datetime | None = None
+        self._clock = ProgramClock()
+
+    @workflow.run
+    async def run(self, request: msg.PeriodInput) -> msg.PeriodReport:
+        origin = request.clock_origin or workflow.now()
+        self._clock = ProgramClock(
+            seconds_per_day=Fraction(request.seconds_per_day),
+            origin_real=origin,
+            origin_program=request.program_origin or origin,
+        )
+        publicity = request.publicity_date
+        sharing = sharing_day_for(publicity)
+        self._period = msg.workflow_id(request.plan_id, publicity)
+        workflow.upsert_search_attributes(
+            [PLAN_ID.value_set(request.plan_id), PERIOD_ID.value_set(self._period)]
+        )
+
+        await self._until(roster_cutoff(publicity), "WaitingForPublicityDay")
+        self._set_state("Locking")
+        locked = await self._step(
+            msg.LOCK,
+            msg.LockRequest(plan_id=request.plan_id, publicity_date=publicity, now=self._now()),
+            msg.Locked,
+            heartbeat=True,
+        )
+        self._members = locked.members
+
+        self._set_state("Publicising")
+        gathered = await self._step(
+            msg.GATHER,
+            msg.GatherRequest(
+                plan_id=request.plan_id, period_id=locked.period_id, cutoff=roster_cutoff(publicity)
+            ),
+            msg.Gathered,
+        )
+        cases = gathered.cases
+        self._cases = tuple(c.claim_id for c in cases)
+        await self._step(
+            msg.PUBLISH,
+            msg.PublishRequest(
+                plan_id=request.plan_id,
+                period_id=locked.period_id,
+                publicity_date=publicity,
+                cases=cases,
+            ),
+            msg.Published,
+        )
+        window_end = objection_window_end(publicity, locked.objection_window_days)
+        notice = claim_msg.Publicised(
+            period_id=locked.period_id, publicity_date=publicity, objection_window_end=window_end
+        )
+        unreachable = await self._tell(self._cases, claim_msg.PUBLICISED, notice)
+
+        await self._until(window_end, "ObjectionWindow")
+        closed = await self._step(
+            msg.CLOSE_WINDOW,
+            msg.CloseWindowRequest(
+                period_id=locked.period_id,
+                claim_ids=tuple(c for c in self._cases if c not in unreachable),
+            ),
+            msg.WindowClosed,
+        )
+        self._cleared, self._objected = closed.cleared, closed.objected
+        await self._tell(
+            self._cleared, claim_msg.CLEARED, claim_msg.Cleared(period_id=locked.period_id)
+        )
+        benefits = {c.claim_id: c.benefit_fen for c in cases}
+        share = await self._step(
+            msg.FIX_SHARE,
+            msg.ShareRequest(
+                plan_id=request.plan_id,
+                publicity_date=publicity,
+                benefits_fen=tuple(benefits[c] for c in self._cleared),
+            ),
+            msg.ShareFixed,
+        )
+        self._share = share.share_fen
+
+        for attempt in range(locked.retry_days + 1):
+            due = start_of_day(sharing + timedelta(days=attempt))
+            await self._until(due, "Debiting" if attempt == 0 else f"Retry{attempt}")
+            self._set_state("Debiting" if attempt == 0 else f"Retrying{attempt}")
+            await self._step(
+                msg.DEBIT if attempt == 0 else msg.RETRY,
+                msg.DebitRequest(
+                    plan_id=request.plan_id,
+                    sharing_date=sharing,
+                    attempt=attempt,
+                    aid_fen=share.aid_fen,
+                    now=self._now(),
+                ),
+                msg.Debited,
+                heartbeat=True,
+            )
+
+        self._set_state("PayingOut")
+        await self._tell(
+            self._cleared, claim_msg.FUNDED, claim_msg.Funded(period_id=locked.period_id)
+        )
+        await self._until(
+            start_of_day(sharing + timedelta(days=locked.payout_deadline_days)), "PayingOut"
+        )
+        report = await self._step(
+            msg.FINAL_REPORT,
+            msg.ReportRequest(
+                plan_id=request.plan_id,
+                period_id=locked.period_id,
+                publicity_date=publicity,
+                funded_claims=self._cleared,
+            ),
+            msg.PeriodReport,
+        )
+        self._set_state("Closed")
+        return report
+
+    @workflow.query(name=msg.STATUS)
+    def status(self) -> msg.PeriodStatus:
+        return msg.PeriodStatus(
+            period=self._period,
+            state=self._state,
+            members=self._members,
+            cases=self._cases,
+            cleared=self._cleared,
+            objected=self._objected,
+            share_fen=self._share,
+            next_step_at=self._next,
+        )
+
+    # -- helpers -----------------------------------------------------------------------
+
+    def _now(self) -> datetime:
+        return self._clock.program_now(workflow.now())
+
+    async def _until(self, program_moment: datetime, state: str) -> None:
+        """Sleep on a durable timer until the program clock reaches the moment."""
+        self._next = program_moment
+        wait = self._clock.real_at(program_moment) - workflow.now()
+        if wait > timedelta(0):
+            self._set_state(state)
+            await workflow.sleep(wait)
+        self._next = None
+
+    def _set_state(self, state: str) -> None:
+        if state != self._state:
+            self._state = state
+            workflow.upsert_search_attributes([PERIOD_STATE.value_set(state)])
+
+    async def _step(
+        self, name: str, request: Any, result: type[T], *, heartbeat: bool = False
+    ) -> T:
+        outcome: T = await workflow.execute_activity(
+            name,
+            request,
+            result_type=result,
+            start_to_close_timeout=timedelta(hours=6),
+            heartbeat_timeout=timedelta(minutes=2) if heartbeat else None,
+            retry_policy=STEP_RETRY,
+        )
+        return outcome
+
+    async def _tell(self, claim_ids: tuple[str, ...], signal: str, payload: Any) -> set[str]:
+        """Signal each claim workflow; a claim that cannot be reached is reported, not fatal."""
+        unreachable: set[str] = set()
+        for claim_id in claim_ids:
+            handle = workflow.get_external_workflow_handle(claim_msg.workflow_id(claim_id))
+            try:
+                await handle.signal(signal, payload)
+            except ApplicationError:
+                unreachable.add(claim_id)
+            except Exception as exc:  # a closed or missing claim workflow
+                workflow.logger.warning("claim %s not told %s: %s", claim_id, signal, exc)
+                unreachable.add(claim_id)
+        return unreachable
+
+
+@workflow.defn(name=msg.TRIGGER_NAME)
+class PeriodTriggerWorkflow:
+    """Started by the plan's Schedule at 00:00 on the 7th and 21st: starts the period under its
+    canonical id. A second firing for the same day finds it started and does nothing."""
+
+    @workflow.run
+    async def run(self, request: msg.TriggerInput) -> str:
+        scheduled = workflow.info().typed_search_attributes.get(_SCHEDULED_START) or workflow.now()
+        # The scheduled moment (not now: a caught-up run starts late) names the publicity day.
+        day = program_date(scheduled)
+        publicity = day if is_publicity_day(day) else next_publicity_day(scheduled)
+        try:
+            await workflow.start_child_workflow(
+                PeriodWorkflow.run,
+                msg.PeriodInput(plan_id=request.plan_id, publicity_date=publicity),
+                id=msg.workflow_id(request.plan_id, publicity),
+                parent_close_policy=workflow.ParentClosePolicy.ABANDON,
+                id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+            )
+        except WorkflowAlreadyStartedError:
+            return f"{msg.workflow_id(request.plan_id, publicity)} already started"
+        return f"{msg.workflow_id(request.plan_id, publicity)} started"
