@@ -16,7 +16,7 @@ from sqlalchemy import Engine
 from temporalio import activity
 
 from activities.failures import refusals_are_final, refused
-from infra.db import unit_of_work
+from infra.db import reading, unit_of_work
 from infra.repositories import (
     ClaimRepository,
     DuplicateClaimError,
@@ -147,16 +147,17 @@ class ClaimActivities:
         eligible: list[Vote] = []
         seen: set[int] = set()
         repeated = 0
-        with refusals_are_final(), unit_of_work(self._engine) as session:
-            jury = JuryRepository(session)
-            qualified = jury.qualified(plan_id, {v.juror_id for v in batch.votes}, on=batch.on)
+        # Look the jurors up in a reading transaction first (a shard read each when the plan
+        # has a store): the write that follows holds the database for a moment only.
+        with refusals_are_final(), reading(self._engine) as session:
+            qualified = JuryRepository(session).qualified(
+                plan_id, {v.juror_id for v in batch.votes}, on=batch.on
+            )
             for vote in batch.votes:
                 if vote.juror_id in seen:
                     repeated += 1
                     continue
                 seen.add(vote.juror_id)
-                # One look-up per juror (a shard read when the plan has a store): fine for a
-                # batch of thousands; a jury of 250,000 wants a batched store look-up.
                 juror = current_member(self._store_root, session, plan_id, vote.juror_id)
                 refusal = juror_refusal(
                     batch.terms,
@@ -173,7 +174,8 @@ class ClaimActivities:
                     )
                     continue
                 eligible.append(Vote(juror_id=vote.juror_id, approve=vote.approve, at=batch.at))
-            counted = jury.record_batch(batch.claim_id, batch.round, eligible)
+        with refusals_are_final(), unit_of_work(self._engine) as session:
+            counted = JuryRepository(session).record_batch(batch.claim_id, batch.round, eligible)
         return msg.VoteReceipt(
             counted=len(counted),
             repeated=repeated + len(eligible) - len(counted),

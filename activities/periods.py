@@ -18,7 +18,7 @@ from sqlalchemy import Engine
 from temporalio import activity
 
 from activities.failures import refusals_are_final
-from infra.db import unit_of_work
+from infra.db import reading, unit_of_work
 from infra.repositories import (
     ClaimRepository,
     ObjectionRepository,
@@ -118,7 +118,7 @@ class PeriodActivities:
     def gather(self, request: msg.GatherRequest) -> msg.Gathered:
         """The approved cases this period publicises, masked for the public list."""
         cases = []
-        with refusals_are_final(), unit_of_work(self._engine) as session:
+        with refusals_are_final(), reading(self._engine) as session:
             for claim in PublicityRepository(session).approved_before(
                 request.plan_id, request.cutoff
             ):

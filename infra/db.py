@@ -76,8 +76,12 @@ def _sqlite_pragmas(dbapi_connection: object, _record: object) -> None:
 
 def _sqlite_begin(connection: Connection) -> None:
     # IMMEDIATE takes the write lock up front, so two writers queue instead of one failing
-    # half-way with "database is locked" on upgrade from a read.
-    connection.exec_driver_sql("BEGIN IMMEDIATE")
+    # half-way with "database is locked" on upgrade from a read. Reading sessions begin
+    # DEFERRED: they never hold the write lock, so slow reads cannot block writers.
+    if connection.get_execution_options().get("mutualaid_read_only"):
+        connection.exec_driver_sql("BEGIN DEFERRED")
+    else:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def session_factory(engine: Engine) -> sessionmaker[Session]:
@@ -92,6 +96,15 @@ def unit_of_work(engine: Engine) -> Iterator[Session]:
     """
     with session_factory(engine).begin() as session:
         yield session
+
+
+@contextmanager
+def reading(engine: Engine) -> Iterator[Session]:
+    """A transaction that only reads: on SQLite it takes no write lock, so long look-ups
+    (a jury's members, a period's cases) never hold up the writers. Nothing is committed."""
+    with Session(engine.execution_options(mutualaid_read_only=True)) as session, session.begin():
+        yield session
+        session.rollback()
 
 
 def alembic_config(engine: Engine) -> Config:

@@ -170,7 +170,7 @@ def demo(
     periods_count: Annotated[int, typer.Option("--periods", help="Periods to run.")] = 2,
     seconds_per_day: Annotated[
         str, typer.Option("--seconds-per-day", help="Real seconds a program day lasts.")
-    ] = "2",
+    ] = "3",
     seed: Annotated[int, typer.Option("--seed")] = 7,
     fresh: Annotated[bool, typer.Option("--fresh", help="Start over from nothing.")] = False,
     as_json: JsonFlag = False,

@@ -71,6 +71,7 @@ HOSPITALS = (
 )
 # Cases a period brings per member: about 3,142 cases for 105 million members in Aug 2020.
 INCIDENCE = Fraction(3142, 105_000_000)
+LEAD = timedelta(days=12)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -78,7 +79,7 @@ class DemoOptions:
     members: int = 1_000_000
     shards: int = 8
     periods: int = 2
-    seconds_per_day: Fraction = Fraction(2)
+    seconds_per_day: Fraction = Fraction(3)
     seed: int = 7
     fresh: bool = False
 
@@ -170,7 +171,9 @@ async def _demo(
         )
         async with worker:
             team.qualify_jurors(store_root, today)
-            days = [next_publicity_day(clock.program_now(datetime.now(UTC)))]
+            # Claims take program days to review and investigate: the first period is the
+            # first publicity day at least LEAD ahead, so this run's claims can reach it.
+            days = [next_publicity_day(clock.program_now(datetime.now(UTC)) + LEAD)]
             while len(days) < options.periods:
                 days.append(next_publicity_day(start_of_day(days[-1]) + timedelta(days=1)))
             handles = [await _start_period(client, settings, demo_clock, day) for day in days]
