@@ -236,3 +236,35 @@ def test_two_drivers_racing_on_one_debit_commit_it_once(fresh_db: Engine, tmp_pa
     assert sorted(r.already_done for r in results) == [False, True]
     assert len({(r.paid_fen, r.unpaid_fen, r.subsidy_fen) for r in results}) == 1
     assert reconcile_period(ctx, OCT_7).balanced
+
+
+def test_two_plans_settle_side_by_side_each_with_its_own_roster_and_share(
+    fresh_db: Engine, tmp_path: Path
+) -> None:
+    from infra.plans import builtin_plan_sources
+    from settlement.engine import Settlement
+    from settlement.executor import InlineExecutor
+    from settlement.population import PopulationSpec, generate_population
+
+    major = next(s.plan for s in builtin_plan_sources() if s.plan.id == "major")
+    chronic = small_settlement(fresh_db, tmp_path / "store", members=2_000)
+    generate_population(
+        str(tmp_path / "store"),
+        major,
+        PopulationSpec(members=5_000, shards=2, seed=9, as_of=date(2026, 10, 1)),
+    )
+    other = Settlement(
+        db=fresh_db, store_root=str(tmp_path / "store"), plan=major, executor=InlineExecutor()
+    )
+    locks = [lock_roster(ctx, OCT_7, now=LATER) for ctx in (chronic, other)]
+    runs = [debit(ctx, OCT_14, aid_fen=AID, now=LATER) for ctx in (chronic, other)]
+    assert locks[0].members != locks[1].members
+    assert runs[0].share_fen == -(-(AID + AID * 8 // 100) // locks[0].members)
+    assert runs[1].share_fen == -(-(AID + AID * 8 // 100) // locks[1].members)
+    with unit_of_work(fresh_db) as session:
+        periods = PeriodRepository(session).list()
+        assert [(p.plan_id, p.members) for p in periods] == [
+            ("chronic", locks[0].members),
+            ("major", locks[1].members),
+        ]
+    assert reconcile_period(chronic, OCT_7).balanced and reconcile_period(other, OCT_7).balanced
