@@ -8,6 +8,7 @@ that already exists instead of starting another.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shlex
 import time
@@ -34,10 +35,19 @@ class JobOutcome:
     result: dict[str, Any]
 
 
-def submission_id(plan_id: str, step: str, day: str, attempt: int | None = None) -> str:
-    """`mutualaid-chronic-debit-2026-12-14-a0`: the same step always gets the same id."""
+def submission_id(
+    plan_id: str, step: str, day: str, attempt: int | None = None, *, deployment: str = ""
+) -> str:
+    """`mutualaid-chronic-debit-2026-12-14-a0-1f2e3d4c`: the same step of the same deployment
+    (its store and database) always gets the same id; two deployments sharing a Ray cluster
+    never collide.
+
+    >>> submission_id("chronic", "debit", "2026-12-14", 0, deployment="s3://a|postgresql://b")
+    'mutualaid-chronic-debit-2026-12-14-a0-1e257097'
+    """
     suffix = f"-a{attempt}" if attempt is not None else ""
-    return f"mutualaid-{plan_id}-{step}-{day}{suffix}"
+    tag = hashlib.sha256(deployment.encode()).hexdigest()[:8]
+    return f"mutualaid-{plan_id}-{step}-{day}{suffix}-{tag}"
 
 
 def run_as_job(

@@ -108,7 +108,7 @@ def settle_lock(
     """Lock the period's roster (00:00 on the 7th or 21st) and count N."""
     day = parse_date(publicity_date, field="publicity_date")
     job = _as_cluster_job(
-        submission_id(plan_id, "lock", day.isoformat()),
+        submission_id(plan_id, "lock", day.isoformat(), deployment=_deployment(store)),
         ["lock", "--publicity-date", day.isoformat(), "--plan", plan_id],
         store=store,
         as_of=as_of,
@@ -135,7 +135,7 @@ def settle_debit(
     day = parse_date(sharing_date, field="sharing_date")
     aid = parse_fen(aid_fen, field="aid_fen")
     job = _as_cluster_job(
-        submission_id(plan_id, "debit", day.isoformat(), 0),
+        submission_id(plan_id, "debit", day.isoformat(), 0, deployment=_deployment(store)),
         ["debit", "--sharing-date", day.isoformat(), "--aid-fen", str(aid), "--plan", plan_id],
         store=store,
         as_of=as_of,
@@ -164,7 +164,7 @@ def settle_retry(
         with _settlement(plan_id, store, "inline") as ctx:
             wanted = attempt if attempt is not None else next_retry_attempt(ctx, day)
         job = _as_cluster_job(
-            submission_id(plan_id, "retry", day.isoformat(), wanted),
+            submission_id(plan_id, "retry", day.isoformat(), wanted, deployment=_deployment(store)),
             [
                 "retry",
                 "--sharing-date",
@@ -273,6 +273,12 @@ def _settlement(plan_id: str, store: str | None, executor: str) -> Iterator[Sett
             )
     finally:
         engine.dispose()
+
+
+def _deployment(store: str | None) -> str:
+    """What tells this deployment's runs from another's on a shared cluster."""
+    settings = load_settings()
+    return f"{_absolute(store or settings.store_root)}|{_absolute_sqlite(settings.database_url)}"
 
 
 def _job_server(settings: Settings) -> str | None:
