@@ -293,6 +293,8 @@ class ClaimWorkflow(ClaimRecord):
         benefit = self._benefit()
         if benefit is None:
             raise InvariantError(f"claim {self._claim.claim_id} is funded without a benefit")
+        # The per-case cap can fund less than the benefit; never more.
+        benefit = min(benefit, self._funded_amounts.get(period_id, benefit))
         receipt = await workflow.execute_activity(
             msg.PAY_OUT,
             msg.PayoutRequest(
@@ -602,6 +604,8 @@ class ClaimWorkflow(ClaimRecord):
     @workflow.signal(name=msg.FUNDED)
     def funded(self, signal: msg.Funded) -> None:
         self._funded_periods.append(signal.period_id)
+        if signal.amount_fen is not None:
+            self._funded_amounts[signal.period_id] = signal.amount_fen
         self._version += 1
 
     # ---- queries ----------------------------------------------------------------------

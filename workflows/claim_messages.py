@@ -210,6 +210,9 @@ class Funded:
     """The period's money is in: the claim may pay out."""
 
     period_id: int
+    # What the period funded for this case: the benefit, or less when the plan's per-case
+    # cap binds. None (older senders): the benefit.
+    amount_fen: int | None = None
 
 
 # ---- queries ------------------------------------------------------------------------

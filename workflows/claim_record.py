@@ -88,6 +88,7 @@ class ClaimRecord:
         self._objected_periods: list[int] = []
         self._cleared_periods: list[int] = []
         self._funded_periods: list[int] = []
+        self._funded_amounts: dict[int, int] = {}
         self._investigation_round = 0
         self._commissioned_round = 0
         self._investigation_reference: str | None = None

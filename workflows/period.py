@@ -163,9 +163,12 @@ class PeriodWorkflow:
             )
 
         self._set_state("PayingOut")
-        await self._tell(
-            self._cleared, claim_msg.FUNDED, claim_msg.Funded(period_id=locked.period_id)
-        )
+        for claim_id, amount in zip(self._cleared, share.payouts_fen, strict=True):
+            await self._tell(
+                (claim_id,),
+                claim_msg.FUNDED,
+                claim_msg.Funded(period_id=locked.period_id, amount_fen=amount),
+            )
         await self._until(
             start_of_day(sharing + timedelta(days=locked.payout_deadline_days)), "PayingOut"
         )

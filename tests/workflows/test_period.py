@@ -7,6 +7,7 @@ import uuid
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,7 @@ from infra.repositories import (
 )
 from mutualaid.calendar import next_publicity_day, sharing_day_for, start_of_day
 from mutualaid.claim import ClaimState
+from mutualaid.plan import Plan
 from settlement.executor import InlineExecutor
 from settlement.store import MemberStore
 from tests.workflows.claim_support import (
@@ -65,11 +67,12 @@ async def period_worker(
     *,
     opening_funds_fen: int = RICH,
     executor: Callable[[], Any] = InlineExecutor,
+    plans: dict[str, Plan] = PLANS,
 ) -> AsyncIterator[Worker]:
     periods = PeriodActivities(
         engine=world.engine,
         store_root=world.store_root,
-        plans=PLANS,
+        plans=plans,
         executor=executor,
         publicity_dir=tmp_path / "publicity",
         opening_funds_fen=opening_funds_fen,
@@ -298,3 +301,26 @@ async def test_the_surplus_of_one_period_lowers_the_share_of_the_next(
     need = second.aid_fen + second.fee_fen - first.surplus_out_fen
     assert second.share_fen == -(-need // second.members)
     assert second.balanced
+
+
+async def test_a_binding_per_case_cap_pays_each_case_what_the_period_funded(
+    world: World, tmp_path: Path
+) -> None:
+    chronic = PLANS["chronic"]
+    capped = replace(chronic, sharing=replace(chronic.sharing, per_case_cap_enabled=True))
+    MemberStore.create(world.store_root, "chronic", shards=2)
+    for _ in range(40):
+        await world.member(age=30)
+    async with period_worker(world, tmp_path, plans={**PLANS, "chronic": capped}):
+        (claim,) = await approved_claims(world, 1)
+        period, day = await start_period(world)
+        report = await period.result()
+        await wait_until(claim, lambda s: s.state is ClaimState.PAID)
+    # 0.10 yuan a member at most: the case is funded with 10 fen x N, not its 300,000 yuan.
+    assert report.aid_fen == 10 * report.members
+    assert report.payouts_fen == report.aid_fen and report.payouts_made == 1
+    with unit_of_work(world.engine) as session:
+        period_row = PeriodRepository(session).get("chronic", day)
+        assert period_row is not None
+        (payout,) = PayoutRepository(session).for_period(period_row.id)
+        assert payout.amount_fen == 10 * report.members
