@@ -42,3 +42,28 @@ def small_settlement(
         PopulationSpec(members=members, shards=shards, seed=seed, as_of=date(2026, 10, 1)),
     )
     return Settlement(db=db, store_root=str(root), plan=CHRONIC.plan, executor=InlineExecutor())
+
+
+def locked_store_by_cli(state: Path, *, members: int, shards: int) -> None:
+    """A population generated and its October roster locked through the real command line,
+    as an operator would, in the state folder given."""
+    from tests.helpers import run_cli
+
+    env = {"MUTUALAID_STATE_DIR": str(state)}
+    for args in (
+        (
+            "population",
+            "generate",
+            "--members",
+            str(members),
+            "--shards",
+            str(shards),
+            "--as-of",
+            "2026-10-01",
+            "--executor",
+            "inline",
+        ),
+        ("settle", "lock", "--publicity-date", "2026-10-07", "--executor", "inline"),
+    ):
+        result = run_cli(*args, env=env)
+        assert result.returncode == 0, result.stderr

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.helpers import BIN, run_cli
+from tests.settlement.conftest import locked_store_by_cli
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -26,24 +27,7 @@ def env_for(state: Path) -> dict[str, str]:
 
 def prepared(tmp_path: Path, name: str) -> Path:
     state = tmp_path / name
-    env = env_for(state)
-    for args in (
-        (
-            "population",
-            "generate",
-            "--members",
-            "80000",
-            "--shards",
-            "8",
-            "--as-of",
-            "2026-10-01",
-            "--executor",
-            "inline",
-        ),
-        ("settle", "lock", "--publicity-date", "2026-10-07", "--executor", "inline"),
-    ):
-        result = run_cli(*args, env=env)
-        assert result.returncode == 0, result.stderr
+    locked_store_by_cli(state, members=80_000, shards=8)
     return state
 
 

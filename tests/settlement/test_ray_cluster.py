@@ -18,6 +18,7 @@ import psutil
 import pytest
 
 from tests.helpers import BIN, free_port, run_cli
+from tests.settlement.conftest import locked_store_by_cli
 
 pytestmark = pytest.mark.timeout(600)
 
@@ -67,24 +68,7 @@ def ray_head(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str
 
 
 def prepared(state: Path, members: int = 60_000, shards: int = 6) -> None:
-    env = {"MUTUALAID_STATE_DIR": str(state)}
-    for args in (
-        (
-            "population",
-            "generate",
-            "--members",
-            str(members),
-            "--shards",
-            str(shards),
-            "--as-of",
-            "2026-10-01",
-            "--executor",
-            "inline",
-        ),
-        ("settle", "lock", "--publicity-date", "2026-10-07", "--executor", "inline"),
-    ):
-        result = run_cli(*args, env=env)
-        assert result.returncode == 0, result.stderr
+    locked_store_by_cli(state, members=members, shards=shards)
 
 
 def parquet_files(state: Path) -> dict[str, bytes]:
