@@ -1,14 +1,43 @@
-"""How an activity fails: a business refusal or a broken invariant is final (retrying cannot
-change the answer); anything else, a database or network hiccup, is retried by Temporal."""
+"""How an activity fails, one Temporal retry behaviour per kind of error (`mutualaid.errors`):
+
+- bad input, a refusal by a rule, a conflict: final (`non_retryable`), the workflow reads it;
+- not yet: retryable, type `NotYetError`, so the caller may wait and ask again;
+- data integrity and broken invariants: final, logged at ERROR with `PAGE OPERATOR`, so the
+  run stops loudly instead of retrying over damaged data;
+- anything else (a database or network hiccup, a killed Ray worker): retried by Temporal.
+"""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 from temporalio.exceptions import ApplicationError
 
-from mutualaid.errors import InputError, InvariantError
+from mutualaid.errors import (
+    ConflictError,
+    InputError,
+    IntegrityError,
+    InvariantError,
+    NotYetError,
+    RefusedError,
+)
+
+log = logging.getLogger("mutualaid.activities")
+
+# The error types a workflow must never retry (what `refusals_are_final` raises as final).
+FINAL_ERROR_TYPES = (
+    "InputError",
+    "PlanError",
+    "RefusedError",
+    "ConflictError",
+    "IntegrityError",
+    "InvariantError",
+    "ReconciliationError",
+)
+NOT_YET = "NotYetError"
+INTEGRITY_TYPES = ("IntegrityError", "InvariantError", "ReconciliationError")
 
 
 def refused(message: str, *, kind: str) -> ApplicationError:
@@ -18,11 +47,17 @@ def refused(message: str, *, kind: str) -> ApplicationError:
 
 @contextmanager
 def refusals_are_final() -> Iterator[None]:
-    """Turn the program's own "no" (InputError) and broken invariants into non-retryable
-    application errors; let every other exception through to be retried."""
+    """Map the program's own errors to Temporal's retry behaviour; let every other exception
+    through to be retried."""
     try:
         yield
-    except InputError as exc:
+    except NotYetError as exc:
+        raise ApplicationError(str(exc), exc.waiting_for, type=NOT_YET) from exc
+    except (IntegrityError, InvariantError) as exc:
+        kind = type(exc).__name__
+        if kind not in INTEGRITY_TYPES:
+            kind = "IntegrityError" if isinstance(exc, IntegrityError) else "InvariantError"
+        log.error("PAGE OPERATOR: data integrity: %s", exc)
+        raise refused(str(exc), kind=kind) from exc
+    except (InputError, RefusedError, ConflictError) as exc:
         raise refused(str(exc), kind=type(exc).__name__) from exc
-    except InvariantError as exc:
-        raise refused(str(exc), kind="InvariantError") from exc

@@ -15,7 +15,7 @@ from infra.config import PREFIX, SETTINGS, load_settings
 from infra.db import current_revision, redacted
 from infra.plans import get_plan, read_plan_file
 from infra.temporal import connect, register_search_attributes
-from mutualaid.errors import InputError, MutualAidError
+from mutualaid.errors import InputError, MutualAidError, exit_code_for
 from mutualaid.money import format_fen
 from mutualaid.plan import Plan
 from workers.claims_cli import claims_app
@@ -234,7 +234,7 @@ def main() -> None:
         code = app(standalone_mode=False)
     except MutualAidError as exc:
         errors.print(f"error: {exc}", markup=False, highlight=False, soft_wrap=True)
-        sys.exit(2)
+        sys.exit(exit_code_for(exc))
     except click.exceptions.Abort:
         errors.print("aborted", markup=False)
         sys.exit(130)
