@@ -53,11 +53,17 @@ def management_fee(aid_fen: int, fee_rate: Fraction) -> Fen:
     return apply_rate_floor(aid_fen, fee_rate)
 
 
+# The largest amount the ledgers (int64) and SQL (BIGINT) can hold.
+MAX_FEN = 2**63 - 1
+
+
 def compute_share(*, aid_fen: int, surplus_in_fen: int, members: int, fee_rate: Fraction) -> Share:
     """The share every covered member owes this period. A need at or below zero (the carried
     surplus covers it all) gives a share of 0."""
     if aid_fen < 0:
         raise InputError("aid_fen", aid_fen, "must not be negative")
+    if aid_fen > MAX_FEN:
+        raise InputError("aid_fen", aid_fen, f"must be below 2^63 fen ({MAX_FEN})")
     if members < 0:
         raise InputError("members", members, "must not be negative")
     fee = management_fee(aid_fen, fee_rate)
@@ -65,6 +71,13 @@ def compute_share(*, aid_fen: int, surplus_in_fen: int, members: int, fee_rate: 
     if need > 0 and members == 0:
         raise InputError("members", members, f"cannot share a need of {need} fen among nobody")
     share = ceil_div(need, members) if need > 0 else 0
+    if share * members > MAX_FEN or need > MAX_FEN:
+        # Ledgers and SQL hold money as 64-bit integers: refuse before anything is written.
+        raise InputError(
+            "aid_fen",
+            aid_fen,
+            f"gives a share of {share} fen x {members} members, beyond 64-bit fen ({MAX_FEN})",
+        )
     return Share(
         aid_fen=aid_fen,
         fee_fen=fee,

@@ -13,12 +13,12 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import Engine
 
-from infra.db import unit_of_work
+from infra.db import reading, unit_of_work
 from infra.models import DebitRunRow, PeriodRow
 from infra.repositories import (
     DebitRunRepository,
@@ -26,14 +26,23 @@ from infra.repositories import (
     PeriodRepository,
     ShardTotals,
 )
+from infra.repositories.periods import CANCELLED
 from mutualaid.calendar import (
     is_sharing_day,
+    nth_day_after,
     publicity_day_for,
     roster_cutoff,
     sharing_day_for,
     start_of_day,
 )
-from mutualaid.errors import InputError, InvariantError
+from mutualaid.errors import (
+    ConflictError,
+    InputError,
+    IntegrityError,
+    InvariantError,
+    NotYetError,
+    RefusedError,
+)
 from mutualaid.membership import ChangeKind, change_to_record
 from mutualaid.plan import Plan
 from mutualaid.share import Share, compute_share, surplus_out
@@ -75,6 +84,13 @@ class LockResult:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class CancelResult:
+    period: str
+    roster_removed: bool
+    already_done: bool
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class RunResult:
     period: str
     attempt: int
@@ -99,34 +115,60 @@ def lock_roster(
     opening_funds_fen: int = DEFAULT_OPENING_FUNDS_FEN,
 ) -> LockResult:
     """Lock the period's roster at 00:00 on the publicity day: fold the member changes that
-    took effect before that day, remove members at the exit age, count N."""
-    roster_cutoff(publicity_date)  # refuses a day that is not the 7th or 21st
-    if now < roster_cutoff(publicity_date):
-        raise InputError(
+    took effect before that day, remove members at the exit age, count N.
+
+    The roster is built on the previous period's closed, final snapshot, never beside it:
+    while that period is still open (in its retries, say) the lock raises NotYetError naming
+    it, and writes nothing. Everything is checked before the first write."""
+    cutoff = roster_cutoff(publicity_date)  # refuses a day that is not the 7th or 21st
+    if now < cutoff:
+        raise NotYetError(
             "publicity_date",
             publicity_date.isoformat(),
             "is in the future: the roster locks at 00:00",
+            waiting_for=cutoff.isoformat(),
         )
     store = ctx.store()
     snapshot = f"roster-{publicity_date.isoformat()}"
+    with reading(ctx.db) as session:
+        period = PeriodRepository(session).get(ctx.plan.id, publicity_date)
+        if period is not None and period.state == CANCELLED:
+            raise RefusedError(
+                "period", period.workflow_id, "was cancelled; its cases go to the next period"
+            )
+        if period is not None and period.members is not None and store.has_manifest(snapshot):
+            store.advance_head(snapshot)  # finishes a lock killed after its SQL commit
+            return LockResult(
+                period=publicity_date.isoformat(),
+                snapshot=snapshot,
+                members=period.members,
+                joined=0,
+                exited=0,
+                aged_out=0,
+                already_done=True,
+            )
+        parent = _roster_parent(session, store, ctx.plan.id, publicity_date)
+    frozen = _stored_lock_plan(store, snapshot)
+    if frozen is None:
+        frozen = _lock_plan(ctx, store, publicity_date, snapshot, parent, opening_funds_fen)
+    elif frozen["parent"] != parent:
+        raise IntegrityError(
+            "snapshot",
+            snapshot,
+            f"was frozen on parent {frozen['parent']}, but the chain ends at {parent}",
+        )
+    # Validated: from here on the lock writes.
     with unit_of_work(ctx.db) as session:
-        period, _ = PeriodRepository(session).open(
+        PeriodRepository(session).open(
             ctx.plan.id, publicity_date, rules_version=ctx.plan.rules_version, at=now
         )
-        locked_members = period.members
-    frozen = _frozen_lock(ctx, store, publicity_date, snapshot, opening_funds_fen)
-    if locked_members is not None and store.has_manifest(snapshot):
-        _advance_head(store, frozen["parent"], snapshot)
-        return LockResult(
-            period=publicity_date.isoformat(),
-            snapshot=snapshot,
-            members=locked_members,
-            joined=0,
-            exited=0,
-            aged_out=0,
-            already_done=True,
-        )
-    with unit_of_work(ctx.db) as session:
+    store.clear_staging(snapshot, store.snapshot_dir(snapshot))
+    store.write_once(
+        _lock_plan_path(store, snapshot),
+        json.dumps(frozen, sort_keys=True).encode(),
+        step=snapshot,
+    )
+    with reading(ctx.db) as session:
         changes = MemberChangeRepository(session).by_ids(frozen["change_ids"])
     by_shard: dict[int, list[dict[str, Any]]] = {s: [] for s in range(store.shards)}
     for _, change in changes:
@@ -152,7 +194,7 @@ def lock_roster(
         period_row = _period(session, ctx.plan.id, publicity_date)
         PeriodRepository(session).record_roster(period_row, members=members)
         MemberChangeRepository(session).mark_applied(frozen["change_ids"], snapshot=snapshot)
-    _advance_head(store, frozen["parent"], snapshot)
+    store.advance_head(snapshot)
     return LockResult(
         period=publicity_date.isoformat(),
         snapshot=snapshot,
@@ -164,31 +206,84 @@ def lock_roster(
     )
 
 
-def _frozen_lock(
-    ctx: Settlement, store: MemberStore, publicity_date: date, snapshot: str, opening_funds: int
+def _roster_parent(session: Any, store: MemberStore, plan_id: str, publicity_date: date) -> str:
+    """The snapshot a period's roster is built on: the final snapshot of the plan's previous
+    period, which must be closed, or the population when the plan has no period yet. Checks
+    the order of periods and that the parent's files are all there."""
+    periods = PeriodRepository(session)
+    latest = periods.latest(plan_id)
+    if latest is not None and latest.publicity_date > publicity_date:
+        raise RefusedError(
+            "publicity_date",
+            publicity_date.isoformat(),
+            f"is before the plan's latest period {latest.workflow_id}; periods run in order",
+        )
+    previous = periods.previous(plan_id, publicity_date)
+    if previous is None:
+        parent = store.head()
+        if parent is None:
+            raise InputError(
+                "store", store.base, "has no population; run `population generate` first"
+            )
+        first = store.manifest(parent)
+        if first.kind != "population":
+            raise IntegrityError(
+                "store HEAD",
+                parent,
+                f"is a {first.kind} snapshot, but SQL has no period of plan {plan_id} before "
+                f"{publicity_date}: the store and the database do not belong together",
+            )
+    else:
+        if previous.closed_at is None:
+            raise NotYetError(
+                "period",
+                f"period-{plan_id}-{publicity_date.isoformat()}",
+                f"waits for {previous.workflow_id} ({previous.state}) to close: a roster is "
+                "built on the previous period's final snapshot",
+                waiting_for=previous.workflow_id,
+            )
+        parent = final_snapshot(session, previous)
+    store.check_files(store.manifest(parent))
+    return parent
+
+
+def final_snapshot(session: Any, period: PeriodRow) -> str:
+    """The last snapshot of a closed period: its last committed debit attempt's output."""
+    committed = [r for r in DebitRunRepository(session).runs(period.id) if r.state == "committed"]
+    if not committed:
+        raise IntegrityError("period", period.workflow_id, "is closed but has no committed debit")
+    return str(max(committed, key=lambda r: r.attempt).frozen_plan["output_snapshot"])
+
+
+def _lock_plan_path(store: MemberStore, snapshot: str) -> str:
+    return f"{store.snapshot_dir(snapshot)}/plan.json"
+
+
+def _stored_lock_plan(store: MemberStore, snapshot: str) -> dict[str, Any] | None:
+    """A lock's frozen plan, when an earlier (killed) run of the same lock wrote it."""
+    stored = store.read_file(_lock_plan_path(store, snapshot))
+    if stored is None:
+        return None
+    try:
+        frozen: dict[str, Any] = json.loads(stored)
+    except json.JSONDecodeError:
+        raise IntegrityError("file", _lock_plan_path(store, snapshot), "is corrupt") from None
+    return frozen
+
+
+def _lock_plan(
+    ctx: Settlement,
+    store: MemberStore,
+    publicity_date: date,
+    snapshot: str,
+    parent: str,
+    opening_funds: int,
 ) -> dict[str, Any]:
     """The lock's frozen plan: its parent snapshot and the exact changes it folds. Written
-    once before any shard runs; a resumed lock reads it back instead of looking again."""
-    path = f"{store.snapshot_dir(snapshot)}/plan.json"
-    stored = store.read_file(path)
-    if stored is not None:
-        frozen: dict[str, Any] = json.loads(stored)
-        return frozen
-    parent = store.head()
-    if parent is not None:
-        parent_manifest = store.manifest(parent)
-        if (
-            parent_manifest.period is not None
-            and parent_manifest.period >= publicity_date.isoformat()
-        ):
-            raise InputError(
-                "publicity_date",
-                publicity_date.isoformat(),
-                f"is not after the store's latest period {parent_manifest.period}",
-            )
-    if parent is not None:
-        store.check_files(store.manifest(parent))
-    with unit_of_work(ctx.db) as session:
+    once before any shard runs; a resumed lock reads it back instead of looking again. Every
+    value comes from the calendar and the records, never the clock, so a resumed lock writes
+    the same bytes as a clean one."""
+    with reading(ctx.db) as session:
         pending = MemberChangeRepository(session).pending(ctx.plan.id, before=publicity_date)
     for _, change in pending:
         if (
@@ -202,7 +297,7 @@ def _frozen_lock(
                 f"pays for member {change.member_id} in another shard; family members get "
                 "ids in their payer's shard",
             )
-    frozen = {
+    return {
         "plan_id": ctx.plan.id,
         "period": publicity_date.isoformat(),
         "snapshot": snapshot,
@@ -211,56 +306,88 @@ def _frozen_lock(
         "exit_age_years": ctx.plan.joining.exit_age_years,
         "opening_funds_fen": opening_funds,
         "rules_version": ctx.plan.rules_version,
-        "frozen_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "frozen_at": roster_cutoff(publicity_date).isoformat(),
     }
-    store.write_file(path, json.dumps(frozen, sort_keys=True).encode())
-    return frozen
 
 
 def fix_share(ctx: Settlement, publicity_date: date, *, aid_fen: int) -> Share:
     """Fix the period's share from the aid of its cleared cases, the fee and the surplus or
     deficit the previous period carried. Fixing it again with the same aid gives the same
-    share; with another aid it is refused."""
+    share and writes nothing; with another aid it is refused."""
+    with reading(ctx.db) as session:
+        share, fixed = _share_for(session, ctx, publicity_date, aid_fen=aid_fen)
+    if not fixed:
+        with unit_of_work(ctx.db) as session:
+            PeriodRepository(session).record_share(
+                _period(session, ctx.plan.id, publicity_date), share
+            )
+    return share
+
+
+def _share_for(
+    session: Any, ctx: Settlement, publicity_date: date, *, aid_fen: int
+) -> tuple[Share, bool]:
+    """The period's share for this aid, checked but not written; and whether it is fixed."""
     if aid_fen < 0:
         raise InputError("aid_fen", aid_fen, "must not be negative")
-    with unit_of_work(ctx.db) as session:
-        periods = PeriodRepository(session)
-        period = _period(session, ctx.plan.id, publicity_date)
-        if period.members is None:
-            raise InputError(
-                "period", period.workflow_id, "has no locked roster; run `settle lock` first"
-            )
-        if period.share_fen is not None and period.aid_fen != aid_fen:
-            raise InputError(
+    periods = PeriodRepository(session)
+    period = _period(session, ctx.plan.id, publicity_date)
+    if period.share_fen is not None:
+        if period.aid_fen != aid_fen:
+            raise ConflictError(
                 "aid_fen",
                 aid_fen,
                 f"the share of {period.workflow_id} was fixed with aid {period.aid_fen}",
             )
-        previous = periods.previous(ctx.plan.id, publicity_date)
-        if previous is None:
-            surplus_in = 0
-        elif previous.surplus_out_fen is None:
-            raise InputError(
-                "period", previous.workflow_id, "is not closed yet, so its surplus is unknown"
-            )
-        else:
-            surplus_in = previous.surplus_out_fen
-        share = compute_share(
-            aid_fen=aid_fen,
-            surplus_in_fen=surplus_in,
-            members=period.members,
-            fee_rate=ctx.plan.sharing.fee_rate,
+        return _share_of(period), True
+    if period.members is None:
+        raise NotYetError(
+            "period",
+            period.workflow_id,
+            "has no locked roster; run `settle lock` first",
+            waiting_for=period.workflow_id,
         )
-        periods.record_share(period, share)
-    return share
+    previous = periods.previous(ctx.plan.id, publicity_date)
+    if previous is None:
+        surplus_in = 0
+    elif previous.surplus_out_fen is None:
+        raise NotYetError(
+            "period",
+            previous.workflow_id,
+            "is not closed yet, so its surplus is unknown",
+            waiting_for=previous.workflow_id,
+        )
+    else:
+        surplus_in = previous.surplus_out_fen
+    share = compute_share(
+        aid_fen=aid_fen,
+        surplus_in_fen=surplus_in,
+        members=period.members,
+        fee_rate=ctx.plan.sharing.fee_rate,
+    )
+    return share, False
 
 
 def debit(ctx: Settlement, sharing_date: date, *, aid_fen: int, now: datetime) -> RunResult:
-    """The sharing-day debit (attempt 0): every roster member owes the period's share."""
+    """The sharing-day debit (attempt 0): every roster member owes the period's share. The
+    share, the roster and the store are all checked before the share is fixed."""
     publicity_date = _publicity_for(sharing_date)
-    if now < start_of_day(sharing_date):
-        raise InputError("sharing_date", sharing_date.isoformat(), "has not come yet")
-    share = fix_share(ctx, publicity_date, aid_fen=aid_fen)
+    due = start_of_day(sharing_date)
+    if now < due:
+        raise NotYetError(
+            "sharing_date",
+            sharing_date.isoformat(),
+            "has not come yet",
+            waiting_for=due.isoformat(),
+        )
+    with reading(ctx.db) as session:
+        share, fixed = _share_for(session, ctx, publicity_date, aid_fen=aid_fen)
+        done = _committed_result(session, ctx, publicity_date, 0)
+    if done is not None:
+        return done
+    _check_input(ctx, publicity_date, 0)
+    if not fixed:
+        fix_share(ctx, publicity_date, aid_fen=aid_fen)
     return _run(ctx, publicity_date, attempt=0, share=share, now=now)
 
 
@@ -271,28 +398,57 @@ def retry(
     one removes members still unpaid and closes the period."""
     publicity_date = _publicity_for(sharing_date)
     last = ctx.plan.sharing.debit_retry_days
-    with unit_of_work(ctx.db) as session:
+    if attempt is not None and not 1 <= attempt <= last:
+        raise InputError("attempt", attempt, f"must be between 1 and {last}")
+    with reading(ctx.db) as session:
         period = _period(session, ctx.plan.id, publicity_date)
         committed = _committed_attempts(session, period)
+        if 0 not in committed:
+            raise NotYetError(
+                "sharing_date",
+                sharing_date.isoformat(),
+                "has no committed debit yet",
+                waiting_for=f"{period.workflow_id} attempt 0",
+            )
+        wanted = attempt if attempt is not None else min(max(committed) + 1, last)
+        done = _committed_result(session, ctx, publicity_date, wanted)
         share = _share_of(period)
-    wanted = attempt if attempt is not None else next_retry_attempt(ctx, sharing_date)
-    if not 1 <= wanted <= last:
-        raise InputError("attempt", wanted, f"must be between 1 and {last}")
+    if done is not None:
+        return done
     if wanted - 1 not in committed:
-        raise InputError("attempt", wanted, f"attempt {wanted - 1} is not committed yet")
-    if now < start_of_day(sharing_date + timedelta(days=wanted)):
-        raise InputError("attempt", wanted, f"is due on {sharing_date + timedelta(days=wanted)}")
+        raise NotYetError(
+            "attempt",
+            wanted,
+            f"attempt {wanted - 1} is not committed yet",
+            waiting_for=f"{period.workflow_id} attempt {wanted - 1}",
+        )
+    due = start_of_day(retry_day(sharing_date, wanted))
+    if now < due:
+        raise NotYetError(
+            "attempt", wanted, f"is due on {due.date().isoformat()}", waiting_for=due.isoformat()
+        )
+    _check_input(ctx, publicity_date, wanted)
     return _run(ctx, publicity_date, attempt=wanted, share=share, now=now)
+
+
+def retry_day(sharing_date: date, attempt: int) -> date:
+    """The day debit attempt n runs: the sharing day itself, then one retry a day."""
+    return nth_day_after(sharing_date, attempt)
 
 
 def next_retry_attempt(ctx: Settlement, sharing_date: date) -> int:
     """The retry a plain `settle retry` runs: the one after the last committed attempt (the
     last attempt again, a no-op, once all are done)."""
-    with unit_of_work(ctx.db) as session:
+    with reading(ctx.db) as session:
         period = _period(session, ctx.plan.id, _publicity_for(sharing_date))
         committed = _committed_attempts(session, period)
     if 0 not in committed:
-        raise InputError("sharing_date", sharing_date.isoformat(), "has no committed debit yet")
+        raise NotYetError(
+            "sharing_date",
+            sharing_date.isoformat(),
+            "has no committed debit yet",
+            waiting_for=f"{period.workflow_id} attempt 0",
+        )
     return min(max(committed) + 1, ctx.plan.sharing.debit_retry_days)
 
 
@@ -302,6 +458,44 @@ def _committed_attempts(session: Any, period: PeriodRow) -> list[int]:
     ]
 
 
+def _snapshots(publicity_date: date, attempt: int) -> tuple[str, str]:
+    """A debit attempt's input and output snapshots."""
+    key = publicity_date.isoformat()
+    source = f"roster-{key}" if attempt == 0 else f"debit-{key}-a{attempt - 1}"
+    return source, f"debit-{key}-a{attempt}"
+
+
+def _check_input(ctx: Settlement, publicity_date: date, attempt: int) -> None:
+    """The input snapshot must be committed, of this plan, with all its files: checked before
+    anything of the run is written."""
+    store = ctx.store()
+    source, _ = _snapshots(publicity_date, attempt)
+    store.check_files(store.manifest(source))
+
+
+def _committed_result(
+    session: Any, ctx: Settlement, publicity_date: date, attempt: int
+) -> RunResult | None:
+    """What a committed attempt did, for a re-run that must change nothing; None when the
+    attempt is not committed. (HEAD is moved only if a killed run left it behind.)"""
+    period = _period(session, ctx.plan.id, publicity_date)
+    runs = DebitRunRepository(session)
+    existing = runs.get(period.id, attempt)
+    if existing is None or existing.state != "committed":
+        return None
+    _, output = _snapshots(publicity_date, attempt)
+    ctx.store().advance_head(output)
+    return _result(
+        existing,
+        publicity_date.isoformat(),
+        output,
+        rows=sum(shard.rows for shard in runs.shards(existing)),
+        removed=None,
+        already_done=True,
+        closed=period.closed_at is not None,
+    )
+
+
 def _run(
     ctx: Settlement, publicity_date: date, *, attempt: int, share: Share, now: datetime
 ) -> RunResult:
@@ -309,29 +503,10 @@ def _run(
     period_key = publicity_date.isoformat()
     sharing_date = sharing_day_for(publicity_date)
     last = ctx.plan.sharing.debit_retry_days
-    input_snapshot = (
-        f"roster-{period_key}" if attempt == 0 else f"debit-{period_key}-a{attempt - 1}"
-    )
-    output_snapshot = f"debit-{period_key}-a{attempt}"
-    # The input must be committed, of this plan, and have all its files: checked before the
-    # run is frozen, so bad input stops the run with nothing written.
-    store.check_files(store.manifest(input_snapshot))
+    input_snapshot, output_snapshot = _snapshots(publicity_date, attempt)
     with unit_of_work(ctx.db) as session:
         period = _period(session, ctx.plan.id, publicity_date)
         runs = DebitRunRepository(session)
-        existing = runs.get(period.id, attempt)
-        if existing is not None and existing.state == "committed":
-            _advance_head(store, input_snapshot, output_snapshot)
-            rows = sum(shard.rows for shard in runs.shards(existing))
-            return _result(
-                existing,
-                period_key,
-                output_snapshot,
-                rows=rows,
-                removed=None,
-                already_done=True,
-                closed=period.closed_at is not None,
-            )
         history = _ledger_history(runs, period.id, attempt, store.shards)
         frozen = {
             "plan_id": ctx.plan.id,
@@ -346,9 +521,12 @@ def _run(
             "input_snapshot": input_snapshot,
             "output_snapshot": output_snapshot,
             "shards": store.shards,
-            "remove_unpaid_on": (sharing_date + timedelta(days=attempt)).isoformat()
+            "remove_unpaid_on": retry_day(sharing_date, attempt).isoformat()
             if attempt == last
             else None,
+            # The run's moment on the program calendar, not the clock: a resumed run writes
+            # the same manifest as a clean one, whatever --as-of it was given.
+            "created_at": start_of_day(retry_day(sharing_date, attempt)).isoformat(),
         }
         run, _ = runs.freeze(
             period_id=period.id,
@@ -360,14 +538,22 @@ def _run(
             at=now,
         )
         frozen = dict(run.frozen_plan)
-        planned_at = run.planned_at
+    store.clear_staging(
+        output_snapshot, store.snapshot_dir(output_snapshot), store.ledger_dir(period_key, attempt)
+    )
     results = ctx.executor.map(
         debit_task,
         [(ctx.store_root, ctx.plan.id, frozen, s) for s in range(store.shards)],
         on_done=ctx._progress(f"debit {period_key} attempt {attempt}"),
     )
     totals = reconcile_shards(
-        ctx.executor, ctx.store_root, ctx.plan.id, frozen, results, history=history
+        ctx.executor,
+        ctx.store_root,
+        ctx.plan.id,
+        frozen,
+        results,
+        history=history,
+        on_done=ctx._progress(f"reconcile {period_key} attempt {attempt}"),
     )
     check_run(frozen, totals)
     manifest = Manifest(
@@ -378,7 +564,7 @@ def _run(
         rules_version=ctx.plan.rules_version,
         period=period_key,
         shards=tuple(shard_file_from(r) for r in results),
-        created_at=planned_at.isoformat(timespec="seconds"),
+        created_at=str(frozen["created_at"]),
     )
     store.commit_snapshot(manifest, move_head=False)
     with unit_of_work(ctx.db) as session:
@@ -414,8 +600,53 @@ def _run(
             already_done=not committed_now,
             closed=period.closed_at is not None,
         )
-    _advance_head(store, input_snapshot, output_snapshot)
+    store.advance_head(output_snapshot)
     return result
+
+
+def cancel_period(
+    ctx: Settlement, publicity_date: date, *, reason: str, now: datetime
+) -> CancelResult:
+    """Cancel a period an operator opened by mistake, before any money moved: its row stays
+    as `cancelled` with the reason, its roster (if locked) leaves the chain (HEAD goes back to
+    the roster's parent, and the member changes it folded wait for the next lock). Refused
+    once a debit run is frozen: from then on money may have moved. Cancelling again is a
+    no-op."""
+    if not reason.strip():
+        raise InputError("reason", reason, "must say why the period is cancelled")
+    store = ctx.store()
+    snapshot = f"roster-{publicity_date.isoformat()}"
+    with reading(ctx.db) as session:
+        period = PeriodRepository(session).get(ctx.plan.id, publicity_date)
+        workflow_id = f"period-{ctx.plan.id}-{publicity_date.isoformat()}"
+        if period is None:
+            raise InputError("period", workflow_id, "does not exist")
+        if period.state == CANCELLED:
+            return CancelResult(period=workflow_id, roster_removed=False, already_done=True)
+        runs = DebitRunRepository(session).runs(period.id)
+        if runs:
+            raise RefusedError(
+                "period",
+                workflow_id,
+                f"has a debit run (attempt {runs[0].attempt}, {runs[0].state}): money may have "
+                "moved, so it cannot be cancelled",
+            )
+        later = PeriodRepository(session).latest(ctx.plan.id)
+        if later is not None and later.publicity_date > publicity_date:
+            raise RefusedError(
+                "period", workflow_id, f"has a later period {later.workflow_id} built on it"
+            )
+    roster_parent = store.manifest(snapshot).parent if store.has_manifest(snapshot) else None
+    with unit_of_work(ctx.db) as session:
+        row = _period(session, ctx.plan.id, publicity_date)
+        PeriodRepository(session).cancel(row, reason=reason, at=now)
+        if roster_parent is not None:
+            MemberChangeRepository(session).unapply(snapshot=snapshot)
+    if roster_parent is not None and store.head() == snapshot:
+        store.set_head(roster_parent)
+    return CancelResult(
+        period=workflow_id, roster_removed=roster_parent is not None, already_done=False
+    )
 
 
 def _record_period_money(
@@ -521,13 +752,6 @@ def _result(
     )
 
 
-def _advance_head(store: MemberStore, expected_parent: str | None, snapshot: str) -> None:
-    """Move HEAD to a committed snapshot, but only forward from its parent: a resumed old run
-    never moves HEAD back over later work."""
-    if store.head() == expected_parent:
-        store.set_head(snapshot)
-
-
 def _publicity_for(sharing_date: date) -> date:
     if not is_sharing_day(sharing_date):
         raise InputError("sharing_date", sharing_date.isoformat(), "is not the 14th or 28th")
@@ -536,12 +760,13 @@ def _publicity_for(sharing_date: date) -> date:
 
 def _period(session: Any, plan_id: str, publicity_date: date) -> PeriodRow:
     period = PeriodRepository(session).get(plan_id, publicity_date)
+    workflow_id = f"period-{plan_id}-{publicity_date.isoformat()}"
     if period is None:
-        raise InputError(
-            "period",
-            f"period-{plan_id}-{publicity_date.isoformat()}",
-            "does not exist; lock it first",
+        raise NotYetError(
+            "period", workflow_id, "does not exist; lock it first", waiting_for=workflow_id
         )
+    if period.state == CANCELLED:
+        raise RefusedError("period", workflow_id, "was cancelled")
     return period
 
 

@@ -15,11 +15,12 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from mutualaid.errors import InvariantError
-from settlement.executor import Executor
+from settlement.executor import Executor, Progress
 from settlement.schema import LEDGER
 from settlement.store import MemberStore, shard_file_name
 
@@ -104,6 +105,8 @@ def reconcile_shards(
     frozen: dict[str, Any],
     results: Sequence[dict[str, Any]],
     history: Sequence[Sequence[str]] = (),
+    *,
+    on_done: Progress | None = None,
 ) -> RunTotals:
     """Run the per-shard checks and add them up. `history[s]` lists the ledger checksums of the
     earlier attempts of shard s (from the committed runs); `results` are this run's tasks."""
@@ -121,7 +124,7 @@ def reconcile_shards(
                 [*earlier, str(results[shard]["ledger"]["sha256"])],
             )
         )
-    checked = executor.map(reconcile_shard_task, calls)
+    checked = executor.map(reconcile_shard_task, calls, on_done=on_done)
     errors = [e for c in checked for e in c["errors"]]
     if errors:
         return RunTotals(
@@ -189,3 +192,63 @@ def check_run(
 
 def _as_dict(totals: RunTotals) -> dict[str, Any]:
     return {name: getattr(totals, name) for name in RunTotals.__slots__}
+
+
+def yearly_charges_task(
+    store_root: str,
+    plan_id: str,
+    shard: int,
+    annual_cap_fen: int,
+    periods: list[dict[str, Any]],
+) -> dict[str, Any]:
+    """Check one shard across the periods of a calendar year, in order: nobody is charged
+    more than the annual cap in all of them together, and nobody removed for non-payment in a
+    period is on a later period's ledger. `periods` lists each period's attempt-0 ledger and
+    its last attempt's ledger, with the checksums SQL recorded."""
+    store = MemberStore.open(store_root, plan_id)
+    errors: list[str] = []
+    charged_ids: list[npt.NDArray[np.int64]] = []
+    charges: list[npt.NDArray[np.int64]] = []
+    removed: npt.NDArray[np.int64] = np.zeros(0, dtype=np.int64)
+    for entry in periods:
+        first = _read_ledger(store, entry["period"], 0, shard, entry["first_sha"])
+        if isinstance(first, str):
+            return {"shard": shard, "errors": [first]}
+        ids = first["member_id"].to_numpy()
+        again = np.intersect1d(removed, ids)
+        if len(again):
+            errors.append(
+                f"shard {shard}: {len(again)} members removed for non-payment are charged again "
+                f"in {entry['period']} (e.g. member {int(again[0])})"
+            )
+        charged_ids.append(ids)
+        charges.append(first["charge_fen"].to_numpy())
+        final = _read_ledger(store, entry["period"], entry["last"], shard, entry["last_sha"])
+        if isinstance(final, str):
+            return {"shard": shard, "errors": [final]}
+        gone = final["member_id"].to_numpy()[final["removed"].to_numpy(zero_copy_only=False)]
+        removed = np.union1d(removed, gone)
+    if charged_ids:
+        members, where = np.unique(np.concatenate(charged_ids), return_inverse=True)
+        totals = np.zeros(len(members), dtype=np.int64)
+        np.add.at(totals, where, np.concatenate(charges))
+        over = np.flatnonzero(totals > annual_cap_fen)
+        if len(over):
+            worst = over[np.argmax(totals[over])]
+            errors.append(
+                f"shard {shard}: {len(over)} members charged over the annual cap "
+                f"{annual_cap_fen} (member {int(members[worst])}: {int(totals[worst])})"
+            )
+    return {"shard": shard, "errors": errors}
+
+
+def _read_ledger(
+    store: MemberStore, period: str, attempt: int, shard: int, sha: str
+) -> pa.Table | str:
+    path = f"{store.ledger_dir(period, attempt)}/{shard_file_name(shard)}"
+    data = store.read_file(path)
+    if data is None:
+        return f"ledger {path} is missing"
+    if hashlib.sha256(data).hexdigest() != sha:
+        return f"ledger {path} differs from its recorded checksum"
+    return pq.read_table(pa.BufferReader(data))

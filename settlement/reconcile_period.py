@@ -4,13 +4,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date
+from typing import Any
 
-from infra.db import unit_of_work
+from infra.db import reading, unit_of_work
 from infra.repositories import DebitRunRepository, PeriodRepository
-from mutualaid.errors import InputError
+from infra.repositories.periods import CANCELLED
+from mutualaid.calendar import sharing_day_for
+from mutualaid.errors import InputError, MutualAidError
 from mutualaid.share import surplus_out
-from settlement.engine import Settlement
-from settlement.reconcile import reconcile_shard_task
+from settlement.engine import Settlement, final_snapshot
+from settlement.reconcile import reconcile_shard_task, yearly_charges_task
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -92,6 +95,7 @@ def reconcile_period(ctx: Settlement, publicity_date: date) -> PeriodReconciliat
                 )
                 for shard in range(store.shards)
             ],
+            on_done=ctx._progress(f"reconcile {publicity_date} attempt {attempt}"),
         )
         problems += [e for c in checked for e in c["errors"]]
         if problems:
@@ -126,6 +130,10 @@ def reconcile_period(ctx: Settlement, publicity_date: date) -> PeriodReconciliat
         )
         if expected != figures.surplus_out:
             problems.append(f"surplus out {figures.surplus_out} != {expected} from the ledgers")
+    if not problems:
+        problems += _chain_problems(ctx, publicity_date)
+    if not problems and runs:
+        problems += _yearly_problems(ctx, publicity_date)
     return PeriodReconciliation(
         period=figures.id,
         state=figures.state,
@@ -140,3 +148,111 @@ def reconcile_period(ctx: Settlement, publicity_date: date) -> PeriodReconciliat
         balanced=not problems,
         problems=problems,
     )
+
+
+def _chain_problems(ctx: Settlement, publicity_date: date) -> list[str]:
+    """The period's links on the snapshot chain: its roster is built on the previous period's
+    final snapshot (or the population, for a plan's first period), and each debit attempt on
+    the one before it. A fork anywhere shows here."""
+    store = ctx.store()
+    key = publicity_date.isoformat()
+    roster = f"roster-{key}"
+    with reading(ctx.db) as session:
+        previous = PeriodRepository(session).previous(ctx.plan.id, publicity_date)
+        expected_parent = (
+            final_snapshot(session, previous)
+            if previous is not None and previous.closed_at is not None
+            else None
+        )
+        period = PeriodRepository(session).get(ctx.plan.id, publicity_date)
+        attempts = (
+            [
+                r.attempt
+                for r in DebitRunRepository(session).runs(period.id)
+                if r.state == "committed"
+            ]
+            if period is not None
+            else []
+        )
+    problems: list[str] = []
+    try:
+        manifest = store.manifest(roster)
+    except MutualAidError as exc:
+        return [f"chain: {exc}"]
+    if previous is not None and expected_parent is None:
+        problems.append(f"chain: {roster} was locked before {previous.workflow_id} closed")
+    elif previous is not None and manifest.parent != expected_parent:
+        problems.append(
+            f"chain: {roster} is built on {manifest.parent}, not on {expected_parent}, the final "
+            f"snapshot of {previous.workflow_id} (a fork)"
+        )
+    elif previous is None and (
+        manifest.parent is None or store.manifest(manifest.parent).kind != "population"
+    ):
+        problems.append(f"chain: {roster}, the first roster, is not built on a population")
+    parent = roster
+    for attempt in sorted(attempts):
+        snapshot = f"debit-{key}-a{attempt}"
+        try:
+            link = store.manifest(snapshot).parent
+        except MutualAidError as exc:
+            problems.append(f"chain: {exc}")
+            break
+        if link != parent:
+            problems.append(f"chain: {snapshot} is built on {link}, not on {parent}")
+        parent = snapshot
+    return problems
+
+
+def _yearly_problems(ctx: Settlement, publicity_date: date) -> list[str]:
+    """The annual cap per member over every period of the calendar year up to this one, and
+    nobody removed for non-payment charged again, read from the committed ledgers."""
+    store = ctx.store()
+    year = sharing_day_for(publicity_date).year
+    with reading(ctx.db) as session:
+        runs_repo = DebitRunRepository(session)
+        periods: list[dict[str, Any]] = []
+        for period in PeriodRepository(session).list(plan_id=ctx.plan.id):
+            if (
+                period.state == CANCELLED
+                or period.sharing_date.year != year
+                or period.publicity_date > publicity_date
+            ):
+                continue
+            committed = [r for r in runs_repo.runs(period.id) if r.state == "committed"]
+            if not committed or committed[0].attempt != 0:
+                continue
+            last = max(committed, key=lambda r: r.attempt)
+            first_shas = [s.ledger_sha256 for s in runs_repo.shards(committed[0])]
+            last_shas = [s.ledger_sha256 for s in runs_repo.shards(last)]
+            periods.append(
+                {
+                    "period": period.publicity_date.isoformat(),
+                    "last": last.attempt,
+                    "first_shas": first_shas,
+                    "last_shas": last_shas,
+                }
+            )
+    checked = ctx.executor.map(
+        yearly_charges_task,
+        [
+            (
+                ctx.store_root,
+                ctx.plan.id,
+                shard,
+                ctx.plan.sharing.annual_cap_fen,
+                [
+                    {
+                        "period": p["period"],
+                        "last": p["last"],
+                        "first_sha": p["first_shas"][shard],
+                        "last_sha": p["last_shas"][shard],
+                    }
+                    for p in periods
+                ],
+            )
+            for shard in range(store.shards)
+        ],
+        on_done=ctx._progress(f"yearly cap {year}"),
+    )
+    return [e for c in checked for e in c["errors"]]

@@ -9,14 +9,19 @@ Layout under `<root>/<plan>/`::
     snapshots/<id>/manifest.json      shard files, rows, sha256, rules version, period
 
 Snapshots are immutable: every period writes new ones and never updates a file in place.
-Every file is written under a temporary name and moved into place, and a snapshot's manifest
-is written after all its shards, then HEAD: a crash leaves at worst unreferenced files.
+Every file of a snapshot or a ledger is written once: first under a temporary name in
+`staging/<step>/` (never beside the files readers see), then linked into place only if no file
+holds that name yet; finding one with other bytes is a data-integrity error, never an
+overwrite. A snapshot's manifest is written after all its shards, then HEAD (the only file
+that is ever replaced): a crash leaves at worst unreferenced files and staging debris, which
+the next run of the same step removes.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
 import os.path
 import uuid
 from dataclasses import dataclass
@@ -27,7 +32,7 @@ import pyarrow.compute as pc
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
-from mutualaid.errors import InputError
+from mutualaid.errors import InputError, IntegrityError
 from mutualaid.membership import Member
 from settlement.schema import MEMBERS, STORE_FORMAT, member_from_row
 
@@ -165,6 +170,15 @@ class MemberStore:
         self.manifest(snapshot)  # refuse to point HEAD at an uncommitted snapshot
         _write_atomic(self.fs, f"{self.base}/HEAD", snapshot.encode())
 
+    def advance_head(self, snapshot: str) -> bool:
+        """Move HEAD to a committed snapshot only if it lies after HEAD on the chain: a resumed
+        or re-run old step never moves HEAD back over later work. Returns whether it moved."""
+        head = self.head()
+        if head is not None and chain_position(head) >= chain_position(snapshot):
+            return False
+        self.set_head(snapshot)
+        return True
+
     def snapshot_dir(self, snapshot: str) -> str:
         return f"{self.base}/snapshots/{snapshot}"
 
@@ -180,9 +194,9 @@ class MemberStore:
         try:
             raw = json.loads(_read(self.fs, path))
         except FileNotFoundError:
-            raise InputError("snapshot", snapshot, "has no manifest (not committed)") from None
+            raise IntegrityError("snapshot", snapshot, "has no manifest (not committed)") from None
         except (json.JSONDecodeError, UnicodeDecodeError):
-            raise InputError("manifest", path, "is corrupt") from None
+            raise IntegrityError("manifest", path, "is corrupt") from None
         return _manifest_from(raw, path, self.plan_id)
 
     def write_shard(self, snapshot: str, shard: int, table: pa.Table) -> ShardFile:
@@ -192,8 +206,7 @@ class MemberStore:
         sink = pa.BufferOutputStream()
         pq.write_table(table, sink, compression="zstd", write_statistics=True)
         data = sink.getvalue().to_pybytes()
-        self.fs.create_dir(self.snapshot_dir(snapshot), recursive=True)
-        _write_atomic(self.fs, self.shard_path(snapshot, shard), data)
+        self.write_once(self.shard_path(snapshot, shard), data, step=snapshot)
         return ShardFile(
             shard=shard,
             file=shard_file_name(shard),
@@ -207,13 +220,13 @@ class MemberStore:
             range(self.shards)
         ):
             raise InputError("manifest", manifest.snapshot, "must list every shard once, in order")
-        _write_atomic(
-            self.fs,
+        self.write_once(
             f"{self.snapshot_dir(manifest.snapshot)}/manifest.json",
             manifest.to_json().encode(),
+            step=manifest.snapshot,
         )
         if move_head:
-            self.set_head(manifest.snapshot)
+            self.advance_head(manifest.snapshot)
 
     def check_files(self, manifest: Manifest) -> None:
         """Every shard file of a snapshot exists with the size its manifest records: a cheap
@@ -222,9 +235,9 @@ class MemberStore:
             path = f"{self.snapshot_dir(manifest.snapshot)}/{entry.file}"
             info = self.fs.get_file_info(path)
             if info.type == pafs.FileType.NotFound:
-                raise InputError("shard", path, "is missing")
+                raise IntegrityError("shard", path, "is missing")
             if info.size != entry.size:
-                raise InputError(
+                raise IntegrityError(
                     "shard", path, f"is {info.size} bytes, its manifest says {entry.size}"
                 )
 
@@ -242,19 +255,19 @@ class MemberStore:
         try:
             data = _read(self.fs, path)
         except FileNotFoundError:
-            raise InputError("shard", path, "is missing") from None
+            raise IntegrityError("shard", path, "is missing") from None
         if verify and hashlib.sha256(data).hexdigest() != entry.sha256:
-            raise InputError("shard", path, "does not match its manifest checksum (corrupt)")
+            raise IntegrityError("shard", path, "does not match its manifest checksum (corrupt)")
         try:
             table = pq.read_table(pa.BufferReader(data), columns=columns)
         except (pa.ArrowInvalid, OSError) as exc:
-            raise InputError("shard", path, f"is not readable Parquet: {exc}") from None
+            raise IntegrityError("shard", path, f"is not readable Parquet: {exc}") from None
         if table.num_rows != entry.rows:
-            raise InputError(
+            raise IntegrityError(
                 "shard", path, f"has {table.num_rows} rows, manifest says {entry.rows}"
             )
         if columns is None and table.schema != MEMBERS:
-            raise InputError("shard", path, "does not have the member schema")
+            raise IntegrityError("shard", path, "does not have the member schema")
         return table
 
     # -- ledgers and other run files ----------------------------------------------------
@@ -262,11 +275,46 @@ class MemberStore:
     def ledger_dir(self, period: str, attempt: int) -> str:
         return f"{self.base}/ledgers/{period}/attempt-{attempt}"
 
-    def write_file(self, path: str, data: bytes) -> None:
-        """Write a file atomically (temporary name, then moved into place)."""
-        parent = path.rsplit("/", 1)[0]
-        self.fs.create_dir(parent, recursive=True)
-        _write_atomic(self.fs, path, data)
+    def write_once(self, path: str, data: bytes, *, step: str) -> None:
+        """Write a file of a step (a snapshot, a ledger, a done marker, a frozen plan) that
+        must never change once written. Staged under `staging/<step>/`, then put in place only
+        if the name is free; an existing file with the same bytes is left as it is (a resumed
+        or racing writer), one with other bytes is a data-integrity error."""
+        staging = self.staging_dir(step)
+        self.fs.create_dir(staging, recursive=True)
+        self.fs.create_dir(path.rsplit("/", 1)[0], recursive=True)
+        temporary = f"{staging}/{uuid.uuid4().hex}-{path.rsplit('/', 1)[-1]}"
+        with self.fs.open_output_stream(temporary) as stream:
+            stream.write(data)
+        try:
+            placed = _place_if_absent(self.fs, temporary, path)
+        finally:
+            if self.fs.get_file_info(temporary).type != pafs.FileType.NotFound:
+                self.fs.delete_file(temporary)
+        if placed:
+            return
+        existing = _read(self.fs, path)
+        if existing != data:
+            raise IntegrityError(
+                "file", path, "already exists with other contents; committed files never change"
+            )
+
+    def staging_dir(self, step: str) -> str:
+        return f"{self.base}/staging/{step}"
+
+    def clear_staging(self, step: str, *folders: str) -> int:
+        """Remove what killed writers of a step left behind: its staging folder, and
+        temporary files an older version of this program left beside the real ones in the
+        step's folders. Returns how many files went."""
+        removed = 0
+        for folder in (self.staging_dir(step), *folders):
+            selector = pafs.FileSelector(folder, allow_not_found=True)
+            for info in self.fs.get_file_info(selector):
+                in_staging = folder == self.staging_dir(step)
+                if info.type == pafs.FileType.File and (in_staging or ".tmp-" in info.base_name):
+                    self.fs.delete_file(info.path)
+                    removed += 1
+        return removed
 
     def read_file(self, path: str) -> bytes | None:
         try:
@@ -317,6 +365,40 @@ def _read(fs: pafs.FileSystem, path: str) -> bytes:
         return bytes(stream.read())
 
 
+def chain_position(snapshot: str) -> tuple[str, int]:
+    """Where a snapshot lies on the plan's chain: the population first, then per period its
+    roster and its debit attempts in order.
+
+    >>> chain_position("roster-2026-12-07") < chain_position("debit-2026-12-07-a0")
+    True
+    >>> chain_position("debit-2026-12-07-a5") < chain_position("roster-2026-12-21")
+    True
+    """
+    if snapshot.startswith("roster-"):
+        return snapshot.removeprefix("roster-"), 0
+    if snapshot.startswith("debit-"):
+        period, _, attempt = snapshot.removeprefix("debit-").rpartition("-a")
+        return period, int(attempt) + 1
+    return "", 0
+
+
+def _place_if_absent(fs: pafs.FileSystem, temporary: str, path: str) -> bool:
+    """Move a staged file to its name unless a file holds it already. On a local disk a
+    hard link does it atomically; an object store has no such primitive, so there a
+    check-then-move is used and SQL's conditional commit decides between racing writers
+    (whose files are byte-identical, so the late move changes no byte)."""
+    if isinstance(fs, pafs.LocalFileSystem):
+        try:
+            os.link(temporary, path)
+        except FileExistsError:
+            return False
+        return True
+    if fs.get_file_info(path).type != pafs.FileType.NotFound:
+        return False
+    fs.move(temporary, path)
+    return True
+
+
 def _write_atomic(fs: pafs.FileSystem, path: str, data: bytes) -> None:
     temporary = f"{path}.tmp-{uuid.uuid4().hex}"
     with fs.open_output_stream(temporary) as stream:
@@ -329,7 +411,7 @@ def _manifest_from(raw: Any, path: str, plan_id: str) -> Manifest:
         if raw["format"] > STORE_FORMAT:
             raise InputError("manifest format", raw["format"], "was written by a newer schema")
         if raw["plan_id"] != plan_id:
-            raise InputError("manifest", path, f"belongs to plan {raw['plan_id']!r}")
+            raise IntegrityError("manifest", path, f"belongs to plan {raw['plan_id']!r}")
         return Manifest(
             snapshot=str(raw["snapshot"]),
             plan_id=str(raw["plan_id"]),
@@ -341,4 +423,4 @@ def _manifest_from(raw: Any, path: str, plan_id: str) -> Manifest:
             shards=tuple(ShardFile.from_dict(entry) for entry in raw["shards"]),
         )
     except (KeyError, TypeError) as exc:
-        raise InputError("manifest", path, f"is missing {exc}") from None
+        raise IntegrityError("manifest", path, f"is missing {exc}") from None

@@ -59,7 +59,7 @@ def lock_task(
         },
         "checksums": {store.shard_path(snapshot, shard): written.sha256},
     }
-    store.write_file(marker, json.dumps(result, sort_keys=True).encode())
+    store.write_once(marker, json.dumps(result, sort_keys=True).encode(), step=snapshot)
     return result
 
 
@@ -84,7 +84,7 @@ def debit_task(store_root: str, plan_id: str, frozen: dict[str, Any], shard: int
     )
     ledger, next_accounts, stats = debit_shard(accounts, params, shard=shard)
     ledger_bytes = _parquet_bytes(ledger)
-    store.write_file(ledger_path, ledger_bytes)
+    store.write_once(ledger_path, ledger_bytes, step=output)
     written = store.write_shard(output, shard, next_accounts)
     ledger_sha = hashlib.sha256(ledger_bytes).hexdigest()
     result = {
@@ -101,7 +101,7 @@ def debit_task(store_root: str, plan_id: str, frozen: dict[str, Any], shard: int
         },
         "checksums": {ledger_path: ledger_sha, store.shard_path(output, shard): written.sha256},
     }
-    store.write_file(marker, json.dumps(result, sort_keys=True).encode())
+    store.write_once(marker, json.dumps(result, sort_keys=True).encode(), step=output)
     return result
 
 

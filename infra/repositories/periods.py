@@ -15,6 +15,9 @@ from mutualaid.errors import InputError, InvariantError
 from mutualaid.share import Share
 
 AWAITING_PUBLICITY = ClaimState.AWAITING_PUBLICITY.value
+# A period an operator cancelled before any money moved: kept for the record, skipped by the
+# chain (the next roster builds on the period before it).
+CANCELLED = "cancelled"
 
 
 class PeriodRepository:
@@ -53,13 +56,37 @@ class PeriodRepository:
         return period
 
     def previous(self, plan_id: str, publicity_date: date) -> PeriodRow | None:
-        """The plan's latest period before this one (its surplus or deficit carries)."""
+        """The plan's latest period before this one that was not cancelled: the one its
+        roster builds on and whose surplus or deficit carries."""
         return self._session.scalars(
             select(PeriodRow)
-            .where(PeriodRow.plan_id == plan_id, PeriodRow.publicity_date < publicity_date)
+            .where(
+                PeriodRow.plan_id == plan_id,
+                PeriodRow.publicity_date < publicity_date,
+                PeriodRow.state != CANCELLED,
+            )
             .order_by(PeriodRow.publicity_date.desc())
             .limit(1)
         ).one_or_none()
+
+    def latest(self, plan_id: str) -> PeriodRow | None:
+        """The plan's latest period that was not cancelled."""
+        return self._session.scalars(
+            select(PeriodRow)
+            .where(PeriodRow.plan_id == plan_id, PeriodRow.state != CANCELLED)
+            .order_by(PeriodRow.publicity_date.desc())
+            .limit(1)
+        ).one_or_none()
+
+    def cancel(self, period: PeriodRow, *, reason: str, at: datetime) -> None:
+        """Mark a period cancelled (the caller has checked that no money moved). The row stays,
+        with why and when, so the record of what happened is never lost."""
+        period.state = CANCELLED
+        period.report = {
+            **(period.report or {}),
+            "cancelled_at": at.isoformat(),
+            "cancel_reason": reason,
+        }
 
     def list(self, *, plan_id: str | None = None) -> list[PeriodRow]:
         query = select(PeriodRow).order_by(PeriodRow.plan_id, PeriodRow.publicity_date)
@@ -73,6 +100,8 @@ class PeriodRepository:
             raise InvariantError(
                 f"period {period.workflow_id} already locked with N={period.members}, not {members}"
             )
+        if period.members is not None:
+            return
         period.members = members
         period.state = "locked"
 
@@ -85,6 +114,8 @@ class PeriodRepository:
                 f"period {period.workflow_id} share already {period.share_fen}, "
                 f"not {share.share_fen}"
             )
+        if period.share_fen is not None:
+            return  # fixed already with the same figures: a re-run writes nothing
         period.members = share.members
         period.aid_fen = share.aid_fen
         period.fee_fen = share.fee_fen

@@ -11,7 +11,13 @@ from sqlalchemy import Engine
 
 from infra.db import unit_of_work
 from infra.repositories import DebitRunRepository, MemberChangeRepository, PeriodRepository
-from mutualaid.errors import InputError
+from mutualaid.errors import (
+    ConflictError,
+    InputError,
+    IntegrityError,
+    MutualAidError,
+    NotYetError,
+)
 from mutualaid.membership import ChangeKind, ExitReason, MemberChange, MemberStatus
 from settlement.engine import RunResult, debit, lock_roster, retry
 from settlement.members import current_member
@@ -91,7 +97,7 @@ def test_running_a_committed_step_again_changes_nothing(fresh_db: Engine, tmp_pa
     )
     assert files_under(tmp_path / "store") == before
     with pytest.raises(
-        InputError, match="aid_fen=1: the share of period-chronic-2026-10-07 was fixed"
+        ConflictError, match="aid_fen=1: the share of period-chronic-2026-10-07 was fixed"
     ):
         debit(ctx, OCT_14, aid_fen=1, now=LATER)
 
@@ -183,7 +189,7 @@ def test_bad_settlement_input_stops_before_writing(
 ) -> None:
     ctx = small_settlement(fresh_db, tmp_path / "store", members=300)
     before = files_under(tmp_path / "store")
-    with pytest.raises(InputError, match=message):
+    with pytest.raises(MutualAidError, match=message):
         call(ctx)
     assert files_under(tmp_path / "store") == before
 
@@ -195,14 +201,16 @@ def test_a_missing_or_truncated_input_shard_is_refused_before_the_run_is_frozen(
     lock_roster(ctx, OCT_7, now=LATER)
     shard = Path(ctx.store().shard_path("roster-2026-10-07", 1))
     shard.write_bytes(shard.read_bytes()[:-10])
-    with pytest.raises(InputError, match=r"shard-00001.parquet'?: is \d+ bytes, its manifest says"):
+    with pytest.raises(
+        IntegrityError, match=r"shard-00001.parquet'?: is \d+ bytes, its manifest says"
+    ):
         debit(ctx, OCT_14, aid_fen=AID, now=LATER)
     with unit_of_work(fresh_db) as session:
         period = PeriodRepository(session).get("chronic", OCT_7)
         assert period is not None
         assert DebitRunRepository(session).runs(period.id) == []
     shard.unlink()
-    with pytest.raises(InputError, match="is missing"):
+    with pytest.raises(IntegrityError, match="is missing"):
         debit(ctx, OCT_14, aid_fen=AID, now=LATER)
 
 
@@ -211,7 +219,7 @@ def test_a_snapshot_of_another_plan_is_refused(fresh_db: Engine, tmp_path: Path)
     lock_roster(ctx, OCT_7, now=LATER)
     manifest = Path(ctx.store().snapshot_dir("roster-2026-10-07")) / "manifest.json"
     manifest.write_text(manifest.read_text().replace('"plan_id": "chronic"', '"plan_id": "major"'))
-    with pytest.raises(InputError, match="belongs to plan 'major'"):
+    with pytest.raises(IntegrityError, match="belongs to plan 'major'"):
         debit(ctx, OCT_14, aid_fen=AID, now=LATER)
 
 

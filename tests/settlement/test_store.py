@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from infra.plans import builtin_plan_sources
 from infra.repositories import MemberChangeRepository, PlanRepository
-from mutualaid.errors import InputError
+from mutualaid.errors import InputError, IntegrityError
 from mutualaid.membership import ChangeKind, ExitReason, MemberChange, MemberStatus
 from settlement.members import current_member
 from settlement.schema import MEMBERS, STATUS_CODES
@@ -93,10 +93,10 @@ def test_a_corrupt_shard_is_refused_on_read(tmp_path: Path) -> None:
     store = populated(tmp_path, list(range(1, 11)))
     path = Path(store.shard_path("gen-1", 2))
     path.write_bytes(path.read_bytes()[:-9] + b"corrupted")
-    with pytest.raises(InputError, match="does not match its manifest checksum"):
+    with pytest.raises(IntegrityError, match="does not match its manifest checksum"):
         store.read_shard(store.manifest("gen-1"), 2)
     path.unlink()
-    with pytest.raises(InputError, match="is missing"):
+    with pytest.raises(IntegrityError, match="is missing"):
         store.read_shard(store.manifest("gen-1"), 2)
 
 
