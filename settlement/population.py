@@ -7,17 +7,20 @@ column is drawn with numpy in one go per shard.
 
 from __future__ import annotations
 
+import os.path
+import posixpath
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import date
 from fractions import Fraction
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
+import pyarrow.fs as pafs
 
-from mutualaid.calendar import latest_birth_date_for_age
+from mutualaid.calendar import latest_birth_date_for_age, start_of_day
 from mutualaid.errors import InputError
 from mutualaid.plan import Plan
 from settlement.executor import Executor, InlineExecutor
@@ -25,10 +28,26 @@ from settlement.kernels import day_number
 from settlement.schema import COVERED, MEMBERS
 from settlement.store import Manifest, MemberStore, ShardFile
 
-# Share of joiners by age band at joining (years), shaped like the platforms' users: most
-# joined between 25 and 50; children were added by parents.
-_AGE_BANDS = np.array([0, 10, 18, 25, 30, 40, 50, 60])
-_AGE_WEIGHTS = np.array([0.06, 0.04, 0.08, 0.18, 0.26, 0.24, 0.14])
+# Age structure of the members on the population date, in 5-year bands 0-4 ... 55-59 (the
+# plan takes members from 30 days to 59 years old and they leave at 60). An assumption, not a
+# fitted model, made of three rounded factors per band:
+# - China's population by age, 2020 census (7th national census, millions);
+# - a rough share of people living with a diagnosed chronic disease, rising from about 1% in
+#   children to about 40% in the late fifties (the shape China's National Health Services
+#   Surveys report for chronic-disease prevalence by age): this plan is for them;
+# - the platform's reach, an online mutual-aid plan joined from a phone: high up to 40, then
+#   falling with internet use (about half in the late fifties); children join through parents.
+# The result skews older than the country: median age about 47, about seven members in ten
+# aged 40 or over, every 10-year band present. Birth days are uniform within a band, so the
+# count thins out at 60 with no pile-up at the limit: about 4% of members are in the last year
+# before 60, so about 0.15% turn 60 in the two weeks before the first lock.
+_AGE_BAND_YEARS = np.array([0, 5, 10, 15, 20, 25, 30, 35, 40, 45, 50, 55, 60])
+_CENSUS_2020_MILLIONS = np.array(
+    [77.9, 90.2, 85.3, 72.7, 74.9, 91.9, 124.1, 99.0, 93.0, 114.2, 121.2, 101.4]
+)
+_CHRONIC_SHARE = np.array([0.01, 0.01, 0.01, 0.02, 0.03, 0.05, 0.08, 0.12, 0.18, 0.25, 0.33, 0.42])
+_REACH = np.array([0.9, 0.9, 0.9, 0.95, 0.95, 0.95, 0.95, 0.9, 0.85, 0.75, 0.6, 0.5])
+_AGE_WEIGHTS = _CENSUS_2020_MILLIONS * _CHRONIC_SHARE * _REACH
 # Chronic group of each member's main condition (1 three highs ... 8 other).
 _GROUP_WEIGHTS = np.array([0.34, 0.12, 0.06, 0.10, 0.14, 0.06, 0.08, 0.10])
 # Family sizes: a paying member with 0, 1 or 2 attached members.
@@ -65,6 +84,7 @@ def generate_population(
     again with the same spec reuses the snapshot; a store that already holds another
     population or later snapshots is refused."""
     check_spec(plan, spec)
+    check_store_root(store_root, plan.id)
     store = MemberStore.create(store_root, plan.id, shards=spec.shards)
     head = store.head()
     if head is not None:
@@ -87,7 +107,8 @@ def generate_population(
         rules_version=plan.rules_version,
         period=None,
         shards=tuple(files),
-        created_at=datetime.now(UTC).isoformat(timespec="seconds"),
+        # From the spec, not the clock: the same spec always writes the same bytes.
+        created_at=start_of_day(spec.as_of).isoformat(),
     )
     store.commit_snapshot(manifest)
     return manifest
@@ -105,6 +126,35 @@ def check_spec(plan: Plan, spec: PopulationSpec) -> None:
         )
     if spec.cannot_pay + spec.pays_late > 1 or spec.cannot_pay < 0 or spec.pays_late < 0:
         raise InputError("cannot_pay", str(spec.cannot_pay), "shares of accounts must fit in 1")
+
+
+def check_store_root(store_root: str, plan_id: str) -> None:
+    """Refuse a store root that is a file or lies under one (a typo, a wrong argument order),
+    with one line naming it, before anything is created."""
+    try:
+        fs, base = pafs.FileSystem.from_uri(store_root)
+    except (pa.ArrowInvalid, ValueError):
+        # A plain path (as the member store reads it): the local filesystem.
+        fs, base = pafs.LocalFileSystem(), os.path.abspath(store_root)
+    # From the plan's folder up: the first thing that exists must be a folder.
+    path = f"{base.rstrip('/')}/{plan_id}"
+    while path:
+        kind = fs.get_file_info(path).type
+        if kind == pafs.FileType.Directory:
+            return
+        if kind != pafs.FileType.NotFound:
+            root = base.rstrip("/")
+            if path == root:
+                reason = "is a file, not a directory"
+            elif path.startswith(root + "/"):
+                reason = f"has a file {path} where plan {plan_id}'s store goes"
+            else:
+                reason = f"is not a directory: {path} is a file"
+            raise InputError("store", store_root, reason)
+        parent = posixpath.dirname(path)
+        if parent == path:
+            return
+        path = parent
 
 
 def population_task(
@@ -137,22 +187,18 @@ def population_shard(plan: Plan, spec: PopulationSpec, shard: int) -> pa.Table:
 
     first_day = day_number(plan.effective_from)
     last_day = day_number(spec.as_of) - 1
-    joined = rng.integers(first_day, last_day + 1, size=n)
-    # An attached member joined on or after the payer.
-    joined = np.maximum(joined, joined[payer_index])
-
-    band = _draw(rng, _AGE_WEIGHTS, n)
-    low = _AGE_BANDS[band] * 365
-    high = _AGE_BANDS[band + 1] * 365
-    age_days = rng.integers(low, high, size=n)
+    births = _draw_births(rng, plan, spec, n)
+    # Joined on a day when the member was old enough and young enough to join, after the plan
+    # started and before the population date. Under max_age_years + 1 at joining, counting
+    # 365-day years (a few days on the safe side).
     min_days = plan.joining.min_age_days
     max_days = (plan.joining.max_age_years + 1) * 365 - 1
-    age_days = np.clip(age_days, min_days, max_days)
-    # Today's members are under the exit age: older joiners have already left the plan.
-    youngest_too_old = day_number(
-        latest_birth_date_for_age(plan.joining.exit_age_years, spec.as_of)
-    )
-    births = np.maximum(joined - age_days, youngest_too_old + 1)
+    births = np.maximum(births, first_day - max_days)  # binds only in a plan's first weeks
+    earliest = np.maximum(first_day, births + min_days)
+    latest = np.minimum(last_day, births + max_days)
+    joined = rng.integers(earliest, latest + 1)
+    # An attached member joined on or after the payer, where its joining ages allow it.
+    joined = np.minimum(np.maximum(joined, joined[payer_index]), latest)
 
     main_group = _draw(rng, _GROUP_WEIGHTS, n)
     second = rng.random(n) < 0.2
@@ -192,6 +238,29 @@ def population_shard(plan: Plan, spec: PopulationSpec, shard: int) -> pa.Table:
         },
         schema=MEMBERS,
     )
+
+
+def _draw_births(
+    rng: np.random.Generator, plan: Plan, spec: PopulationSpec, n: int
+) -> npt.NDArray[np.int64]:
+    """Birth days (day numbers) with the age structure above on the population date: a band
+    by its weight, then a day uniformly inside it. Everyone is under the exit age on that date
+    and old enough to have joined the day before it."""
+    exit_age = plan.joining.exit_age_years
+    tops = np.minimum(_AGE_BAND_YEARS, exit_age)
+    weights = np.where(tops[1:] > tops[:-1], _AGE_WEIGHTS, 0.0)
+    band = _draw(rng, weights, n)
+    # Born after the last birth day of someone `top` years old, on or before that of someone
+    # `bottom` years old: exactly `bottom` <= age < `top` on the population date.
+    edges = np.array(
+        [day_number(latest_birth_date_for_age(int(y), spec.as_of)) for y in tops],
+        dtype=np.int64,
+    )
+    youngest = day_number(spec.as_of) - 1 - plan.joining.min_age_days
+    oldest = edges[band + 1] + 1
+    newest = np.minimum(edges[band], youngest)
+    births: npt.NDArray[np.int64] = rng.integers(oldest, np.maximum(newest, oldest) + 1)
+    return births
 
 
 def _draw(

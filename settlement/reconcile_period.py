@@ -164,29 +164,23 @@ def _chain_problems(ctx: Settlement, publicity_date: date) -> list[str]:
             if previous is not None and previous.closed_at is not None
             else None
         )
+        previous_id = previous.workflow_id if previous is not None else None
         period = PeriodRepository(session).get(ctx.plan.id, publicity_date)
-        attempts = (
-            [
-                r.attempt
-                for r in DebitRunRepository(session).runs(period.id)
-                if r.state == "committed"
-            ]
-            if period is not None
-            else []
-        )
+        runs = DebitRunRepository(session).runs(period.id) if period is not None else []
+        attempts = [r.attempt for r in runs if r.state == "committed"]
     problems: list[str] = []
     try:
         manifest = store.manifest(roster)
     except MutualAidError as exc:
         return [f"chain: {exc}"]
-    if previous is not None and expected_parent is None:
-        problems.append(f"chain: {roster} was locked before {previous.workflow_id} closed")
-    elif previous is not None and manifest.parent != expected_parent:
+    if previous_id is not None and expected_parent is None:
+        problems.append(f"chain: {roster} was locked before {previous_id} closed")
+    elif previous_id is not None and manifest.parent != expected_parent:
         problems.append(
             f"chain: {roster} is built on {manifest.parent}, not on {expected_parent}, the final "
-            f"snapshot of {previous.workflow_id} (a fork)"
+            f"snapshot of {previous_id} (a fork)"
         )
-    elif previous is None and (
+    elif previous_id is None and (
         manifest.parent is None or store.manifest(manifest.parent).kind != "population"
     ):
         problems.append(f"chain: {roster}, the first roster, is not built on a population")

@@ -179,6 +179,10 @@ class MemberStore:
         self.set_head(snapshot)
         return True
 
+    def relative(self, path: str) -> str:
+        """A path inside the store, relative to the plan's folder (`snapshots/...`)."""
+        return path.removeprefix(f"{self.base}/")
+
     def snapshot_dir(self, snapshot: str) -> str:
         return f"{self.base}/snapshots/{snapshot}"
 

@@ -1,7 +1,8 @@
 """The shard tasks the executor runs: read a shard, call a kernel, write the outputs
 atomically under deterministic names, and write a done marker last.
 
-A task whose done marker exists, and whose files still match the checksums the marker
+Markers name files relative to the store, so a store's bytes do not depend on where it is
+mounted. A task whose done marker exists, and whose files still match the checksums the marker
 records, returns the marker instead of recomputing: a resumed or retried run does no work
 twice and cannot write different bytes.
 """
@@ -57,7 +58,7 @@ def lock_task(
             "exited": stats.exited,
             "aged_out": stats.aged_out,
         },
-        "checksums": {store.shard_path(snapshot, shard): written.sha256},
+        "checksums": {store.relative(store.shard_path(snapshot, shard)): written.sha256},
     }
     store.write_once(marker, json.dumps(result, sort_keys=True).encode(), step=snapshot)
     return result
@@ -90,7 +91,11 @@ def debit_task(store_root: str, plan_id: str, frozen: dict[str, Any], shard: int
     result = {
         "shard": shard,
         "file": written.to_dict(),
-        "ledger": {"path": ledger_path, "rows": ledger.num_rows, "sha256": ledger_sha},
+        "ledger": {
+            "path": store.relative(ledger_path),
+            "rows": ledger.num_rows,
+            "sha256": ledger_sha,
+        },
         "stats": {
             "rows": stats.rows,
             "charge_fen": stats.charge_fen,
@@ -99,7 +104,10 @@ def debit_task(store_root: str, plan_id: str, frozen: dict[str, Any], shard: int
             "subsidy_fen": stats.subsidy_fen,
             "removed": stats.removed,
         },
-        "checksums": {ledger_path: ledger_sha, store.shard_path(output, shard): written.sha256},
+        "checksums": {
+            store.relative(ledger_path): ledger_sha,
+            store.relative(store.shard_path(output, shard)): written.sha256,
+        },
     }
     store.write_once(marker, json.dumps(result, sort_keys=True).encode(), step=output)
     return result
@@ -165,7 +173,7 @@ def _valid_marker(store: MemberStore, marker: str, paths: list[str]) -> dict[str
     checksums = result.get("checksums", {})
     for path in paths:
         data = store.read_file(path)
-        if data is None or hashlib.sha256(data).hexdigest() != checksums.get(path):
+        if data is None or hashlib.sha256(data).hexdigest() != checksums.get(store.relative(path)):
             return None
     return result
 

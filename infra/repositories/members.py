@@ -88,6 +88,14 @@ class MemberChangeRepository:
                 .values(applied_snapshot=snapshot)
             )
 
+    def unapply(self, *, snapshot: str) -> None:
+        """The changes a cancelled roster folded wait again for the next lock."""
+        self._session.execute(
+            update(MemberChangeRow)
+            .where(MemberChangeRow.applied_snapshot == snapshot)
+            .values(applied_snapshot=None)
+        )
+
 
 def _detail(change: MemberChange) -> dict[str, object]:
     return change_to_record(change)

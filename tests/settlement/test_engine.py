@@ -13,10 +13,8 @@ from infra.db import unit_of_work
 from infra.repositories import DebitRunRepository, MemberChangeRepository, PeriodRepository
 from mutualaid.errors import (
     ConflictError,
-    InputError,
     IntegrityError,
     MutualAidError,
-    NotYetError,
 )
 from mutualaid.membership import ChangeKind, ExitReason, MemberChange, MemberStatus
 from settlement.engine import RunResult, debit, lock_roster, retry

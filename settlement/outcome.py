@@ -1,0 +1,158 @@
+"""What a committed settlement step did, read back from the committed state alone.
+
+A step run elsewhere (a Ray Job on a cluster) reports nothing its submitter trusts: the
+submitter reads the step's result from SQL (the period row, the debit run and its shard rows)
+and from the member store (the snapshot's manifest and the done markers its shards were
+committed with). The figures are those a local run of the step returns when it commits it.
+
+`already_done` is not a fact of the stored state but of the call: it says whether the step was
+already committed before the caller asked for it (the caller reads the outcome once before it
+submits and passes `already_done=True` when it found one). Unlike a local re-run, which
+returns zero counts for a lock and `removed=None` for a debit it did not run, an outcome read
+here always carries the committed counts, so a step asked for twice gives the same figures
+twice.
+
+Each function returns None when the step is not committed (nothing of it, or a run frozen but
+not committed, or a cancelled period); it raises `IntegrityError` when SQL says committed and
+the store does not agree.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+from typing import Any
+
+from infra.db import reading
+from infra.models import PeriodRow
+from infra.repositories import DebitRunRepository, PeriodRepository
+from infra.repositories.periods import CANCELLED
+from mutualaid.errors import IntegrityError
+from settlement.engine import LockResult, RunResult, Settlement
+from settlement.store import Manifest, MemberStore
+
+
+def roster_snapshot(publicity_date: date) -> str:
+    """The snapshot a period's lock commits.
+
+    >>> roster_snapshot(date(2026, 12, 7))
+    'roster-2026-12-07'
+    """
+    return f"roster-{publicity_date.isoformat()}"
+
+
+def debit_snapshot(publicity_date: date, attempt: int) -> str:
+    """The snapshot debit attempt `attempt` of a period commits.
+
+    >>> debit_snapshot(date(2026, 12, 7), 2)
+    'debit-2026-12-07-a2'
+    """
+    return f"debit-{publicity_date.isoformat()}-a{attempt}"
+
+
+def lock_outcome(
+    ctx: Settlement, publicity_date: date, *, already_done: bool = False
+) -> LockResult | None:
+    """The committed lock of a period: N from the period row; joined, exited and aged out
+    from the done markers of the roster's shards, each checked against the shard its manifest
+    committed. None when the roster is not committed (or the period was cancelled)."""
+    with reading(ctx.db) as session:
+        period = PeriodRepository(session).get(ctx.plan.id, publicity_date)
+        if period is None or period.state == CANCELLED or period.members is None:
+            return None
+        members = period.members
+    store = ctx.store()
+    snapshot = roster_snapshot(publicity_date)
+    if not store.has_manifest(snapshot):
+        return None
+    stats = _lock_stats(store, store.manifest(snapshot))
+    on_roster = sum(int(s["on_roster"]) for s in stats)
+    if on_roster != members:
+        raise IntegrityError(
+            "snapshot", snapshot, f"counts {on_roster} members on its roster, SQL says N={members}"
+        )
+    return LockResult(
+        period=publicity_date.isoformat(),
+        snapshot=snapshot,
+        members=members,
+        joined=sum(int(s["joined"]) for s in stats),
+        exited=sum(int(s["exited"]) for s in stats),
+        aged_out=sum(int(s["aged_out"]) for s in stats),
+        already_done=already_done,
+    )
+
+
+def run_outcome(
+    ctx: Settlement, publicity_date: date, attempt: int, *, already_done: bool = False
+) -> RunResult | None:
+    """A committed debit attempt of a period: the money from its run row, the rows from its
+    shard rows, whether the period is closed from the period row, and the members removed for
+    non-payment from the period's closing report (only the final attempt removes anyone). None
+    while the attempt is not committed."""
+    snapshot = debit_snapshot(publicity_date, attempt)
+    with reading(ctx.db) as session:
+        period = PeriodRepository(session).get(ctx.plan.id, publicity_date)
+        if period is None:
+            return None
+        runs = DebitRunRepository(session)
+        run = runs.get(period.id, attempt)
+        if run is None or run.state != "committed":
+            return None
+        rows = sum(shard.rows for shard in runs.shards(run))
+        removed = _removed(period, run.frozen_plan)
+        result = RunResult(
+            period=publicity_date.isoformat(),
+            attempt=run.attempt,
+            share_fen=run.share_fen,
+            members=run.members,
+            rows=rows,
+            charge_fen=(run.paid_fen or 0) + (run.unpaid_fen or 0),
+            paid_fen=run.paid_fen or 0,
+            unpaid_fen=run.unpaid_fen or 0,
+            subsidy_fen=run.subsidy_fen or 0,
+            removed=removed,
+            snapshot=snapshot,
+            already_done=already_done,
+            period_closed=period.closed_at is not None,
+        )
+    store = ctx.store()
+    if not store.has_manifest(snapshot):
+        raise IntegrityError(
+            "snapshot", snapshot, "is committed in SQL but has no manifest in the store"
+        )
+    return result
+
+
+def _removed(period: PeriodRow, frozen_plan: dict[str, Any]) -> int:
+    """Members the attempt removed: only the final attempt (the one frozen with a removal
+    day) removes anyone, and the period's closing report records how many."""
+    if not frozen_plan.get("remove_unpaid_on"):
+        return 0
+    report = period.report or {}
+    removed = report.get("removed_members")
+    if not isinstance(removed, int):
+        raise IntegrityError(
+            "period",
+            period.workflow_id,
+            "has a committed final debit but no removed_members in its report",
+        )
+    return removed
+
+
+def _lock_stats(store: MemberStore, manifest: Manifest) -> list[dict[str, Any]]:
+    """The lock statistics of each shard of a committed roster, from the done marker the shard
+    was committed with (its checksum must be the manifest's)."""
+    stats = []
+    for entry in manifest.shards:
+        path = f"{store.snapshot_dir(manifest.snapshot)}/shard-{entry.shard:05d}.done"
+        raw = store.read_file(path)
+        try:
+            marker: dict[str, Any] = json.loads(raw) if raw is not None else {}
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            marker = {}
+        if marker.get("file", {}).get("sha256") != entry.sha256 or "stats" not in marker:
+            raise IntegrityError(
+                "shard marker", path, "is missing or does not match the committed shard"
+            )
+        stats.append(marker["stats"])
+    return stats
