@@ -11,6 +11,7 @@ datetime.date(2026, 12, 28)
 
 from __future__ import annotations
 
+import re
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
@@ -23,16 +24,57 @@ SHARING_DAYS = (14, 28)
 SHARING_OFFSET = timedelta(days=7)
 
 
+# The only forms read from people: ISO 8601's calendar date, and a moment on such a date to the
+# minute or second with an optional UTC offset. `date.fromisoformat` alone also takes week
+# dates (2026-W50-1) and basic forms (20261207), which nobody means.
+_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+_MOMENT = re.compile(
+    r"(?P<date>[0-9]{4}-[0-9]{2}-[0-9]{2})"
+    r"(?:T(?P<time>[0-9]{2}:[0-9]{2}(?::[0-9]{2})?)(?P<offset>[+-][0-9]{2}:[0-9]{2}|Z)?)?"
+)
+
+
 def parse_date(text: str, *, field: str = "date") -> date:
-    """Read an ISO date (YYYY-MM-DD), refusing impossible ones with a clear error.
+    """Read a calendar date written YYYY-MM-DD (and nothing else), refusing impossible ones
+    with a one-line error naming the field.
 
     >>> parse_date("2024-02-29")
     datetime.date(2024, 2, 29)
+    >>> parse_date("20240229")
+    Traceback (most recent call last):
+    ...
+    mutualaid.errors.InputError: date='20240229': is not a real date in the form YYYY-MM-DD
     """
+    if not isinstance(text, str) or not _DATE.fullmatch(text.strip()):
+        raise InputError(field, text, "is not a real date in the form YYYY-MM-DD")
     try:
         return date.fromisoformat(text.strip())
-    except (ValueError, AttributeError, TypeError):
+    except ValueError:
         raise InputError(field, text, "is not a real date in the form YYYY-MM-DD") from None
+
+
+def parse_moment(text: str, *, field: str = "moment") -> datetime:
+    """Read a program moment: YYYY-MM-DD (00:00 that day) or YYYY-MM-DDTHH:MM[:SS] with an
+    optional offset (+HH:MM, -HH:MM or Z). Without an offset it is program (Shanghai) time.
+
+    >>> parse_moment("2026-12-07")
+    datetime.datetime(2026, 12, 7, 0, 0, tzinfo=zoneinfo.ZoneInfo(key='Asia/Shanghai'))
+    >>> parse_moment("2026-12-06T16:00Z").isoformat()
+    '2026-12-06T16:00:00+00:00'
+    """
+    reason = "is not a date YYYY-MM-DD or a moment YYYY-MM-DDTHH:MM[:SS][+HH:MM]"
+    match = _MOMENT.fullmatch(text.strip()) if isinstance(text, str) else None
+    if match is None:
+        raise InputError(field, text, reason)
+    offset = match["offset"]
+    try:
+        moment = datetime.fromisoformat(
+            f"{match['date']}T{match['time'] or '00:00'}"
+            + ("+00:00" if offset == "Z" else offset or "")
+        )
+    except ValueError:
+        raise InputError(field, text, reason) from None
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=PROGRAM_TZ)
 
 
 def program_date(moment: datetime) -> date:

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
 from enum import StrEnum
+
+from mutualaid.errors import RefusedError
 
 
 class MemberStatus(StrEnum):
@@ -99,6 +102,79 @@ def apply_change(member: Member | None, change: MemberChange) -> Member | None:
         exit_date=change.effective_on,
         exit_reason=reason,
     )
+
+
+# Exits that end a payer's account: nobody may be attached to it afterwards. An account holder
+# who aged out, was paid out or was refunded in the waiting period keeps the account and may go
+# on paying for covered family members (DOMAIN, policy).
+ACCOUNT_CLOSING_EXITS = frozenset({ExitReason.LEFT, ExitReason.NON_PAYMENT})
+
+
+def still_attached(
+    payer_id: int, attached: Iterable[Member], *, after: date | None = None
+) -> list[int]:
+    """The ids, in order, of the members attached to a payer who are still covered (or whose
+    exit falls after `after`, when given)."""
+    return sorted(
+        m.member_id
+        for m in attached
+        if m.payer_id == payer_id
+        and m.member_id != payer_id
+        and (
+            m.status is MemberStatus.COVERED
+            or (after is not None and m.exit_date is not None and m.exit_date > after)
+        )
+    )
+
+
+def check_change(change: MemberChange, payer: Member | None, attached: Iterable[Member]) -> None:
+    """Refuse a change the family rules forbid, before it is queued. `payer` is the member the
+    change is about for an exit, the paying member for a join; `attached` the members attached
+    to the member who exits (with their own pending changes folded in).
+
+    - A payer's voluntary exit (reason "left") is refused while attached members remain
+      covered after its day: they must leave first, on that day at the latest.
+    - A join attached to a payer is refused when that payer never joined, or left or was
+      removed for non-payment (its account is closed).
+    Other exits (age limit, non-payment, payout, waiting-period diagnosis) are never refused:
+    the rules make them, and the payer's account goes on paying for the covered attached
+    members (the kernels' debit).
+
+    >>> payer = Member(member_id=1, plan_id="chronic", birth_date=date(1980, 1, 1),
+    ...     join_date=date(2025, 1, 1))
+    >>> child = Member(member_id=13, plan_id="chronic", birth_date=date(2015, 1, 1),
+    ...     join_date=date(2025, 1, 1), payer_id=1)
+    >>> check_change(MemberChange(plan_id="chronic", member_id=1, kind=ChangeKind.EXIT,
+    ...     effective_on=date(2026, 12, 1), exit_reason=ExitReason.LEFT), payer, [child])
+    Traceback (most recent call last):
+    ...
+    mutualaid.errors.RefusedError: member=1: attached member 13 is still covered: it must go first
+    """
+    if change.kind is ChangeKind.EXIT:
+        if (change.exit_reason or ExitReason.LEFT) is not ExitReason.LEFT:
+            return
+        remaining = still_attached(change.member_id, attached, after=change.effective_on)
+        if remaining:
+            names = ", ".join(str(i) for i in remaining)
+            reason = (
+                f"attached member {names} is still covered: it must go first"
+                if len(remaining) == 1
+                else f"attached members {names} are still covered: they must go first"
+            )
+            raise RefusedError("member", change.member_id, reason)
+        return
+    if change.payer_id is None or change.payer_id == change.member_id:
+        return
+    if payer is None:
+        raise RefusedError("payer", change.payer_id, "is not a member of the plan")
+    if payer.exit_reason in ACCOUNT_CLOSING_EXITS and (
+        payer.exit_date is None or payer.exit_date <= change.effective_on
+    ):
+        raise RefusedError(
+            "payer",
+            change.payer_id,
+            f"{payer.exit_reason} on {payer.exit_date}: nobody can be attached to its account",
+        )
 
 
 def change_to_record(change: MemberChange) -> dict[str, object]:

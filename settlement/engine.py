@@ -413,6 +413,7 @@ def retry(
         wanted = attempt if attempt is not None else min(max(committed) + 1, last)
         done = _committed_result(session, ctx, publicity_date, wanted)
         share = _share_of(period)
+        workflow_id = period.workflow_id
     if done is not None:
         return done
     if wanted - 1 not in committed:
@@ -420,7 +421,7 @@ def retry(
             "attempt",
             wanted,
             f"attempt {wanted - 1} is not committed yet",
-            waiting_for=f"{period.workflow_id} attempt {wanted - 1}",
+            waiting_for=f"{workflow_id} attempt {wanted - 1}",
         )
     due = start_of_day(retry_day(sharing_date, wanted))
     if now < due:
@@ -442,12 +443,13 @@ def next_retry_attempt(ctx: Settlement, sharing_date: date) -> int:
     with reading(ctx.db) as session:
         period = _period(session, ctx.plan.id, _publicity_for(sharing_date))
         committed = _committed_attempts(session, period)
+        workflow_id = period.workflow_id
     if 0 not in committed:
         raise NotYetError(
             "sharing_date",
             sharing_date.isoformat(),
             "has no committed debit yet",
-            waiting_for=f"{period.workflow_id} attempt 0",
+            waiting_for=f"{workflow_id} attempt 0",
         )
     return min(max(committed) + 1, ctx.plan.sharing.debit_retry_days)
 

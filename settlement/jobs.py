@@ -21,7 +21,7 @@ from __future__ import annotations
 import hashlib
 import shlex
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import count
 from typing import Any
@@ -91,12 +91,16 @@ def run_as_job(
     env: Mapping[str, str],
     timeout_s: float = 24 * 3600,
     poll_s: float = 0.5,
+    on_poll: Callable[[str, str], None] | None = None,
 ) -> JobOutcome:
     """Run `command` as the step's Ray Job and wait for it: follow the step's job when one is
     running, pending or has succeeded; submit it under the next attempt id when every earlier
-    one failed or was stopped (or none exists). Raises when the job does not succeed: the
-    program's own error kind when the step exited with one of its exit codes (so a refusal is
-    final and "not yet" waits, as in a local run), `JobFailedError` otherwise."""
+    one failed or was stopped (or none exists). `on_poll(attempt id, status)` is called each
+    time the job is looked at while it runs (an activity heartbeats from it).
+
+    Raises when the job does not succeed: the program's own error kind when the step exited
+    with one of its exit codes (so a refusal is final and "not yet" waits, as in a local run),
+    `JobFailedError` otherwise."""
     client = _client(address)
     known = _jobs_of(client, submission)
     passed_over: list[str] = []
@@ -115,7 +119,7 @@ def run_as_job(
             continue
         submitted = False
         break
-    final = _wait(client, attempt, timeout_s=timeout_s, poll_s=poll_s)
+    final = _wait(client, attempt, timeout_s=timeout_s, poll_s=poll_s, on_poll=on_poll)
     if final != JobStatus.SUCCEEDED:
         raise _failure(client, attempt, final)
     return JobOutcome(
@@ -161,11 +165,18 @@ def _submit(
 
 
 def _wait(
-    client: JobSubmissionClient, attempt: str, *, timeout_s: float, poll_s: float
+    client: JobSubmissionClient,
+    attempt: str,
+    *,
+    timeout_s: float,
+    poll_s: float,
+    on_poll: Callable[[str, str], None] | None,
 ) -> JobStatus:
     deadline = time.monotonic() + timeout_s
     status = JobStatus(client.get_job_status(attempt))
     while status not in _FINISHED:
+        if on_poll is not None:
+            on_poll(attempt, str(status))
         if time.monotonic() > deadline:
             raise JobFailedError(f"job {attempt} still {status} after {timeout_s:.0f}s")
         time.sleep(poll_s)

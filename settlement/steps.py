@@ -238,6 +238,9 @@ def _on_cluster(
     before = outcome(True)  # was it committed before this call asked for it?
     command = [server.python, "-m", "workers.cli", "settle", *step, "--plan", ctx.plan.id]
     command += ["--store", _absolute(ctx.store_root), "--as-of", _moment(now), "--json"]
+    # The wait reports through the step's progress hook (an activity's heartbeat), so a
+    # long job does not look like a dead worker.
+    progress = ctx.progress(f"{step[0]} as a Ray job") if ctx.progress is not None else None
     job = run_as_job(
         server.address,
         submission=submission,
@@ -245,6 +248,7 @@ def _on_cluster(
         env=server.env,
         timeout_s=server.timeout_s,
         poll_s=server.poll_s,
+        on_poll=(lambda _id, _status: progress(0, 1)) if progress is not None else None,
     )
     result = outcome(before is not None)
     if result is None:

@@ -6,10 +6,10 @@ import asyncio
 import sys
 from fractions import Fraction
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, NoReturn
 
-import click
 import typer
+from typer._click.exceptions import NoArgsIsHelpError, UsageError
 
 from infra.config import PREFIX, SETTINGS, load_settings
 from infra.db import current_revision, redacted
@@ -18,6 +18,7 @@ from infra.temporal import connect, register_search_attributes
 from mutualaid.errors import InputError, MutualAidError, exit_code_for
 from mutualaid.money import format_fen
 from mutualaid.plan import Plan
+from workers.actors_cli import actors_app
 from workers.claims_cli import claims_app
 from workers.demo import DemoOptions, run_demo
 from workers.output import emit, errors
@@ -40,6 +41,7 @@ app.add_typer(dev, name="dev")
 app.add_typer(plans, name="plans")
 app.add_typer(db, name="db")
 app.add_typer(claims_app, name="claims")
+app.add_typer(actors_app, name="actors")
 app.command("worker")(worker_command)
 app.add_typer(population, name="population")
 app.add_typer(settle, name="settle")
@@ -229,21 +231,38 @@ def _plan_detail(plan: Plan) -> dict[str, object]:
 
 
 def main() -> None:
-    """Entry point: run the command, turning every expected error into one line and exit 2."""
+    """Entry point: run the command, turning every expected error into one line on stderr and
+    its exit code (2 for bad input and every usage error, as click does)."""
     try:
         code = app(standalone_mode=False)
     except MutualAidError as exc:
-        errors.print(f"error: {exc}", markup=False, highlight=False, soft_wrap=True)
-        sys.exit(exit_code_for(exc))
-    except click.exceptions.Abort:
+        _fail(str(exc), exit_code_for(exc))
+    except typer.Abort:
         errors.print("aborted", markup=False)
         sys.exit(130)
-    except click.exceptions.ClickException as exc:
-        errors.print(f"error: {exc.format_message()}", markup=False, soft_wrap=True)
-        sys.exit(exc.exit_code)
-    except click.exceptions.Exit as exc:
+    except NoArgsIsHelpError as exc:
+        # The group's help is already on stdout (typer prints it while raising).
+        _fail(f"missing command{_help_hint(exc)}", 2)
+    except UsageError as exc:
+        # A bad value, a missing or unknown option or command. Typer raises the exceptions of
+        # its own vendored click, not click's; they all derive from its UsageError.
+        _fail(f"{exc.format_message()}{_help_hint(exc)}", 2)
+    except typer.TyperException as exc:
+        _fail(exc.format_message(), exc.exit_code or 1)
+    except typer.Exit as exc:
         sys.exit(exc.exit_code)
     sys.exit(code if isinstance(code, int) else 0)
+
+
+def _fail(message: str, code: int) -> NoReturn:
+    """One line on stderr, whatever the message held, and the exit code."""
+    line = " ".join(message.split())
+    errors.print(f"error: {line}", markup=False, highlight=False, soft_wrap=True)
+    sys.exit(code)
+
+
+def _help_hint(exc: UsageError) -> str:
+    return f" (see '{exc.ctx.command_path} --help')" if exc.ctx is not None else ""
 
 
 if __name__ == "__main__":

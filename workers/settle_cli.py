@@ -7,8 +7,6 @@ JSON document. Every error is one line and exit 2, before anything is written.
 from __future__ import annotations
 
 import dataclasses
-import os
-import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -23,14 +21,22 @@ from infra.config import Settings, load_settings
 from infra.db import unit_of_work
 from infra.plans import get_plan
 from infra.repositories import DebitRunRepository, PeriodRepository
-from mutualaid.calendar import PROGRAM_TZ, parse_date, publicity_day_for
+from mutualaid.calendar import PROGRAM_TZ, parse_date, parse_moment, publicity_day_for
 from mutualaid.errors import InputError
 from mutualaid.money import parse_fen
-from settlement.engine import Settlement, debit, lock_roster, next_retry_attempt, retry
+from settlement.engine import Settlement, cancel_period, debit, lock_roster, retry
 from settlement.executor import Executor, InlineExecutor, RayExecutor
-from settlement.jobs import run_as_job, submission_id
 from settlement.population import PopulationSpec, check_spec, generate_population
 from settlement.reconcile_period import reconcile_period
+from settlement.steps import (
+    JobServer,
+    Ran,
+    debit_step,
+    deployment,
+    job_server,
+    lock_step,
+    retry_step,
+)
 from workers.output import emit, errors
 from workers.stack import plan_sources, prepare_database
 
@@ -108,13 +114,10 @@ def settle_lock(
     """Lock the period's roster (00:00 on the 7th or 21st) and count N."""
     day = parse_date(publicity_date, field="publicity_date")
     job = _as_cluster_job(
-        submission_id(plan_id, "lock", day.isoformat(), deployment=_deployment(store)),
-        ["lock", "--publicity-date", day.isoformat(), "--plan", plan_id],
-        store=store,
-        as_of=as_of,
+        plan_id, store, lambda ctx, jobs: lock_step(ctx, day, now=_now(as_of), jobs=jobs)
     )
     if job is not None:
-        emit(job, as_json=as_json, title="Roster (Ray job)")
+        emit(job, as_json=as_json, title=_title("Roster (Ray job)", job["already_done"]))
         return
     with _settlement(plan_id, store, executor) as ctx:
         result = lock_roster(ctx, day, now=_now(as_of))
@@ -135,13 +138,12 @@ def settle_debit(
     day = parse_date(sharing_date, field="sharing_date")
     aid = parse_fen(aid_fen, field="aid_fen")
     job = _as_cluster_job(
-        submission_id(plan_id, "debit", day.isoformat(), 0, deployment=_deployment(store)),
-        ["debit", "--sharing-date", day.isoformat(), "--aid-fen", str(aid), "--plan", plan_id],
-        store=store,
-        as_of=as_of,
+        plan_id,
+        store,
+        lambda ctx, jobs: debit_step(ctx, day, aid_fen=aid, now=_now(as_of), jobs=jobs),
     )
     if job is not None:
-        emit(job, as_json=as_json, title="Debit (Ray job)")
+        emit(job, as_json=as_json, title=_title("Debit (Ray job)", job["already_done"]))
         return
     with _settlement(plan_id, store, executor) as ctx:
         result = debit(ctx, day, aid_fen=aid, now=_now(as_of))
@@ -160,24 +162,13 @@ def settle_retry(
 ) -> None:
     """Retry the unpaid debits of a period (one attempt a day; the last removes non-payers)."""
     day = parse_date(sharing_date, field="sharing_date")
-    if _job_server(load_settings()) is not None:
-        with _settlement(plan_id, store, "inline") as ctx:
-            wanted = attempt if attempt is not None else next_retry_attempt(ctx, day)
-        job = _as_cluster_job(
-            submission_id(plan_id, "retry", day.isoformat(), wanted, deployment=_deployment(store)),
-            [
-                "retry",
-                "--sharing-date",
-                day.isoformat(),
-                "--attempt",
-                str(wanted),
-                "--plan",
-                plan_id,
-            ],
-            store=store,
-            as_of=as_of,
-        )
-        emit(job or {}, as_json=as_json, title="Retry (Ray job)")
+    job = _as_cluster_job(
+        plan_id,
+        store,
+        lambda ctx, jobs: retry_step(ctx, day, now=_now(as_of), attempt=attempt, jobs=jobs),
+    )
+    if job is not None:
+        emit(job, as_json=as_json, title=_title("Retry (Ray job)", job["already_done"]))
         return
     with _settlement(plan_id, store, executor) as ctx:
         result = retry(ctx, day, now=_now(as_of), attempt=attempt)
@@ -249,6 +240,21 @@ def settle_reconcile(
         raise typer.Exit(1)
 
 
+@settle.command("cancel")
+def settle_cancel(
+    publicity_date: Annotated[str, typer.Option("--publicity-date")],
+    reason: Annotated[str, typer.Option("--reason", help="Why, for the record.")],
+    plan_id: PlanOpt = "chronic",
+    store: StoreOpt = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Cancel a period opened by mistake, before any money moved (refused after)."""
+    day = parse_date(publicity_date, field="publicity_date")
+    with _settlement(plan_id, store, "inline") as ctx:
+        result = cancel_period(ctx, day, reason=reason, now=datetime.now(UTC))
+    emit(_row(result), as_json=as_json, title=_title("Cancelled", result.already_done))
+
+
 @contextmanager
 def _settlement(plan_id: str, store: str | None, executor: str) -> Iterator[Settlement]:
     settings = load_settings()
@@ -278,39 +284,34 @@ def _settlement(plan_id: str, store: str | None, executor: str) -> Iterator[Sett
 def _deployment(store: str | None) -> str:
     """What tells this deployment's runs from another's on a shared cluster."""
     settings = load_settings()
-    return f"{_absolute(store or settings.store_root)}|{_absolute_sqlite(settings.database_url)}"
+    return deployment(store or settings.store_root, settings.database_url)
 
 
-def _job_server(settings: Settings) -> str | None:
+def _job_server(settings: Settings) -> JobServer | None:
     """A Ray cluster's job server (http://head:8265) when one is configured."""
-    address = settings.ray_address or ""
-    return address if address.startswith(("http://", "https://")) else None
+    return job_server(settings)
 
 
 def _as_cluster_job(
-    submission: str, step: list[str], *, store: str | None, as_of: str | None
+    plan_id: str, store: str | None, step: Callable[[Settlement, JobServer], Ran[Any]]
 ) -> dict[str, Any] | None:
-    """Run the step as a Ray Job when a job server is configured; None otherwise."""
-    settings = load_settings()
-    server = _job_server(settings)
-    if server is None:
+    """Run the step as a Ray Job when a job server is configured (`settlement.steps`, the
+    path the period workflow takes too); None otherwise. The result is the committed state's,
+    with the job that ran it."""
+    jobs = _job_server(load_settings())
+    if jobs is None:
         return None
-    command = [sys.executable, "-m", "workers.cli", "settle", *step, "--json"]
-    command += ["--store", store or _absolute(settings.store_root)]
-    if as_of is not None:
-        command += ["--as-of", as_of]
-    env = {k: v for k, v in os.environ.items() if k.startswith("MUTUALAID_")}
-    env |= {
-        "MUTUALAID_RAY_ADDRESS": "auto",
-        "MUTUALAID_STATE_DIR": _absolute(str(settings.state_dir)),
-        "MUTUALAID_DATABASE_URL": _absolute_sqlite(settings.database_url),
-    }
-    outcome = run_as_job(server, submission=submission, command=command, env=env)
-    return outcome.result | {
-        "submission_id": outcome.submission_id,
-        "submitted": outcome.submitted,
-        "job_status": outcome.status,
-    }
+    with _settlement(plan_id, store, "inline") as ctx:
+        ran = step(ctx, jobs)
+    row = _row(ran.result)
+    if ran.job is not None:
+        row |= {
+            "submission_id": ran.job.submission_id,
+            "submitted": ran.job.submitted,
+            "job_status": ran.job.status,
+            "failed_attempts": list(ran.job.passed_over),
+        }
+    return row
 
 
 def _absolute(path: str) -> str:
@@ -363,11 +364,8 @@ def _bar(label: str, total: int) -> Iterator[Callable[[], None]]:
 def _now(as_of: str | None) -> datetime:
     if as_of is None:
         return datetime.now(UTC)
-    try:
-        moment = datetime.fromisoformat(as_of)
-    except ValueError:
-        raise InputError("as_of", as_of, "is not an ISO date or moment") from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=PROGRAM_TZ)
+    # YYYY-MM-DD or YYYY-MM-DDTHH:MM[:SS][+HH:MM]; without an offset, program time.
+    return parse_moment(as_of, field="as_of")
 
 
 def _fraction(field: str, text: str) -> Fraction:

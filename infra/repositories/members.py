@@ -9,7 +9,12 @@ from sqlalchemy.orm import Session
 from infra.models import MemberChangeRow
 from infra.repositories._common import insert_or_find
 from mutualaid.errors import InvariantError
-from mutualaid.membership import MemberChange, change_from_record, change_to_record
+from mutualaid.membership import (
+    ChangeKind,
+    MemberChange,
+    change_from_record,
+    change_to_record,
+)
 
 
 class MemberChangeRepository:
@@ -64,6 +69,22 @@ class MemberChangeRepository:
         if before is not None:
             query = query.where(MemberChangeRow.effective_on < before)
         return [(row.id, _change(row)) for row in self._session.scalars(query)]
+
+    def pending_joins_paid_by(self, plan_id: str, payer_id: int) -> list[MemberChange]:
+        """Joins not yet folded into a snapshot whose account is the payer's, in recording
+        order (the payer is read from the change's JSON detail, on SQLite and PostgreSQL)."""
+        query = (
+            select(MemberChangeRow)
+            .where(
+                MemberChangeRow.plan_id == plan_id,
+                MemberChangeRow.applied_snapshot.is_(None),
+                MemberChangeRow.kind == ChangeKind.JOIN.value,
+                MemberChangeRow.detail["payer_id"].as_integer() == payer_id,
+            )
+            .order_by(MemberChangeRow.id)
+        )
+        joins = (_change(row) for row in self._session.scalars(query))
+        return [c for c in joins if c.payer_id == payer_id and c.member_id != payer_id]
 
     def by_ids(self, change_ids: Iterable[int]) -> list[tuple[int, MemberChange]]:
         """Exactly these changes, in recording order (a frozen lock plan names them)."""

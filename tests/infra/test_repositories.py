@@ -449,13 +449,16 @@ def test_member_changes_queue_once_and_fold_in_order(
     assert [c for _, c in changes.pending("chronic")] == [leave]
 
 
-def test_a_case_approved_one_second_after_the_cutoff_waits_for_the_next_period(
+def test_a_case_approved_at_or_after_the_cutoff_instant_waits_for_the_next_period(
     session: Session, plans: PlanRepository
 ) -> None:
+    """Approved strictly before 00:00:00 is on the list; approved at 00:00:00 exactly, racing
+    the lock, lands in the next period, every time."""
     claims = ClaimRepository(session)
     cutoff = datetime(2026, 12, 6, 16, 0, tzinfo=UTC)  # 00:00 on 7 December in Shanghai
     for claim_id, approved_at in (
         ("on-time", cutoff - timedelta(hours=3)),
+        ("last-microsecond", cutoff - timedelta(microseconds=1)),
         ("at-cutoff", cutoff),
         ("one-second-late", cutoff + timedelta(seconds=1)),
     ):
@@ -469,6 +472,11 @@ def test_a_case_approved_one_second_after_the_cutoff_waits_for_the_next_period(
             at=approved_at,
         )
     found = PublicityRepository(session).approved_before("chronic", cutoff)
-    assert [c.id for c in found] == ["on-time", "at-cutoff"]
+    assert [c.id for c in found] == ["on-time", "last-microsecond"]
     later = PublicityRepository(session).approved_before("chronic", cutoff + timedelta(days=14))
-    assert [c.id for c in later] == ["on-time", "at-cutoff", "one-second-late"]
+    assert [c.id for c in later] == [
+        "on-time",
+        "last-microsecond",
+        "at-cutoff",
+        "one-second-late",
+    ]

@@ -20,6 +20,7 @@ from mutualaid.calendar import (
     next_publicity_day,
     nth_day_after,
     parse_date,
+    parse_moment,
     program_date,
     publicity_day_for,
     publicity_days_between,
@@ -65,6 +66,67 @@ def test_parse_date_refuses_impossible_dates_naming_the_field(text: str | None) 
     assert caught.value.field == "diagnosis_date"
     assert str(caught.value).startswith("diagnosis_date=")
     assert "YYYY-MM-DD" in caught.value.reason
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "2026-W50-1",  # an ISO week date: date.fromisoformat reads it as 2026-12-07
+        "20261207",  # the ISO basic form, read the same way
+        "2026-12-7",
+        "2026-12-07T00:00",
+        "２０２６-１２-０７",  # full-width digits
+        "+2026-12-07",
+    ],
+)
+def test_parse_date_takes_only_yyyy_mm_dd(text: str) -> None:
+    with pytest.raises(InputError) as caught:
+        parse_date(text, field="publicity_date")
+    assert caught.value.field == "publicity_date"
+    assert caught.value.value == text
+    assert "YYYY-MM-DD" in caught.value.reason
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("2026-12-07", datetime(2026, 12, 7, tzinfo=SHANGHAI)),
+        ("2026-12-07T12:30", datetime(2026, 12, 7, 12, 30, tzinfo=SHANGHAI)),
+        ("2026-12-07T12:30:15", datetime(2026, 12, 7, 12, 30, 15, tzinfo=SHANGHAI)),
+        ("2026-12-06T16:00+00:00", datetime(2026, 12, 6, 16, 0, tzinfo=UTC)),
+        ("2026-12-06T16:00:00Z", datetime(2026, 12, 6, 16, 0, tzinfo=UTC)),
+        ("2026-12-07T00:00-05:00", datetime(2026, 12, 7, 5, 0, tzinfo=UTC)),
+    ],
+)
+def test_parse_moment_reads_dates_and_moments_in_program_time_unless_told(
+    text: str, expected: datetime
+) -> None:
+    moment = parse_moment(text, field="as_of")
+    assert moment == expected
+    assert moment.utcoffset() is not None
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "2026-W50-1",
+        "20261207",
+        "2026-12-07T12",
+        "2026-12-07 12:30",
+        "2026-12-07T12:30:15.5",
+        "2026-12-07T1230",
+        "2026-12-07T12:30+0800",
+        "2026-12-07T24:00",
+        "2026-02-30T00:00",
+        "2026-12-07T12:30+25:00",
+        "",
+    ],
+)
+def test_parse_moment_refuses_other_forms_naming_the_field(text: str) -> None:
+    with pytest.raises(InputError) as caught:
+        parse_moment(text, field="as_of")
+    assert caught.value.field == "as_of"
+    assert str(caught.value).startswith("as_of=")
 
 
 # --- program_date and start_of_day ------------------------------------------------------------
