@@ -1,5 +1,5 @@
-"""The claim workflow's SQL-side activities: intake, the event history, jury votes,
-objections and member exits.
+"""The claim workflow's SQL-side activities: intake, the staff check, the event history,
+jury votes, objections and member exits.
 
 Each activity is one unit of work: load (the plan from the settings, the member from the
 member store with pending changes), call the core, persist, commit. Every write is
@@ -18,6 +18,7 @@ from temporalio import activity
 from activities.failures import refusals_are_final, refused
 from infra.db import reading, unit_of_work
 from infra.repositories import (
+    ActorRepository,
     ClaimRepository,
     DuplicateClaimError,
     JuryRepository,
@@ -48,6 +49,7 @@ class ClaimActivities:
         """Every activity of this class, for a worker's registration."""
         return [
             self.intake,
+            self.check_actor,
             self.record_event,
             self.record_votes,
             self.tally_jury,
@@ -118,6 +120,13 @@ class ClaimActivities:
             ),
             terms=ClaimTerms.from_plan(plan),
         )
+
+    @activity.defn(name=msg.CHECK_ACTOR)
+    def check_actor(self, request: msg.ActorCheck) -> None:
+        """Refuse (final) a staff login that is not registered in the step's role. Reads
+        only: the claim records nothing until this has answered."""
+        with refusals_are_final(), reading(self._engine) as session:
+            ActorRepository(session).require(request.name, request.role)
 
     @activity.defn(name=msg.RECORD_EVENT)
     def record_event(self, record: msg.EventRecord) -> None:

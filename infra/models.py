@@ -301,3 +301,18 @@ class PublicityEntryRow(Base):
     provisional_share_fen: Mapped[int] = mapped_column(Money)
     outcome: Mapped[str] = mapped_column(String(20))
     published_at: Mapped[datetime] = mapped_column(Moment())
+
+
+class ActorRow(Base):
+    """Staff who take a claim's human steps (reviewers, investigators) or run the program
+    (operators), known by login with one role. A step by a name that is not here, or not in
+    the role the step needs, is refused before anything is recorded."""
+
+    __tablename__ = "actors"
+    __table_args__ = (
+        CheckConstraint("role IN ('reviewer', 'investigator', 'operator')", name="known_role"),
+    )
+
+    name: Mapped[str] = mapped_column(String(100), primary_key=True)
+    role: Mapped[str] = mapped_column(String(20))
+    added_at: Mapped[datetime] = mapped_column(Moment())

@@ -144,6 +144,13 @@ class Role(StrEnum):
     JUROR = "juror"
     REVIEWER = "reviewer"  # platform staff
     INVESTIGATOR = "investigator"  # the third-party firm
+    OPERATOR = "operator"  # runs the program (periods, schedules); takes no claim step
+
+
+# Staff are known by login with one role (the `actors` table, `mutualaid actors add`);
+# members, applicants and jurors are known by member id instead.
+STAFF_ROLES = frozenset({Role.REVIEWER, Role.INVESTIGATOR, Role.OPERATOR})
+MAX_ACTOR_NAME_LENGTH = 100
 
 
 class Action(StrEnum):
@@ -191,6 +198,7 @@ class ActionRefusal(StrEnum):
     OUTSIDE_PUBLICITY_WINDOW = "outside_publicity_window"
     VOTING_CLOSED = "voting_closed"
     BAD_PAYLOAD = "bad_payload"
+    UNKNOWN_ACTOR = "unknown_actor"  # staff not registered, or not in this role
     DIAGNOSIS_NOT_CONFIRMED = "diagnosis_not_confirmed"
     # jurors
     JUROR_NOT_A_MEMBER = "juror_not_a_member"
@@ -267,6 +275,12 @@ def may(action: Action, *, state: ClaimState, actor: Actor, claimant: Claimant) 
         return Refused(
             code=ActionRefusal.ROLE_NOT_ALLOWED, detail=f"a {actor.role.value} cannot {action}"
         )
+    if actor.role in STAFF_ROLES and actor_name_problem(actor.name) is not None:
+        # Checked here, in the validator, so an unnamed step never reaches the registry check.
+        return Refused(
+            code=ActionRefusal.UNKNOWN_ACTOR,
+            detail=f"a {actor.role.value} must be named: {actor_name_problem(actor.name)}",
+        )
     if state not in STATES[action]:
         return Refused(
             code=ActionRefusal.WRONG_STATE,
@@ -294,6 +308,38 @@ def may(action: Action, *, state: ClaimState, actor: Actor, claimant: Claimant) 
                 detail=f"a {actor.role.value} cannot {action} a relative's claim",
             )
     return None
+
+
+def actor_name_problem(name: str) -> str | None:
+    """What is wrong with a staff login, or None. Logins are compared exactly as typed,
+    so a name with surrounding blanks is refused rather than silently trimmed.
+
+    >>> actor_name_problem("li") is None, actor_name_problem(" li")
+    (True, 'must be 1 to 100 printable characters, without surrounding blanks')
+    """
+    if (
+        not name
+        or name != name.strip()
+        or len(name) > MAX_ACTOR_NAME_LENGTH
+        or not name.isprintable()
+    ):
+        return (
+            f"must be 1 to {MAX_ACTOR_NAME_LENGTH} printable characters, without surrounding blanks"
+        )
+    return None
+
+
+def check_actor_name(name: str, *, field: str = "name") -> str:
+    """A staff login as typed on a command line: surrounding blanks dropped, then checked.
+
+    >>> check_actor_name("  li ")
+    'li'
+    """
+    cleaned = name.strip()
+    problem = actor_name_problem(cleaned)
+    if problem is not None:
+        raise InputError(field, name, problem)
+    return cleaned
 
 
 def _same_family(actor: Actor, claimant: Claimant) -> bool:

@@ -8,6 +8,7 @@ vote counts with at least 1,000 valid votes and approves with strictly more than
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
 from enum import StrEnum
@@ -59,6 +60,33 @@ def juror_refusal(
         return Refused(
             code=ActionRefusal.JUROR_CONFLICT, detail="the applicant or of the applicant's family"
         )
+    return None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RepeatedJuror:
+    """A juror named twice in one set of votes, and where (0-based positions)."""
+
+    juror_id: int
+    first: int
+    second: int
+
+
+def repeated_juror(juror_ids: Iterable[int]) -> RepeatedJuror | None:
+    """The first juror named a second time, or None. A set of votes (a file, a batch) holds
+    one vote per juror: a repeat is refused whole, never resolved by keeping one of them,
+    since nothing says which of two votes the juror meant.
+
+    >>> repeated_juror([5, 7, 9, 7, 5])
+    RepeatedJuror(juror_id=7, first=1, second=3)
+    >>> repeated_juror([5, 7]) is None
+    True
+    """
+    seen: dict[int, int] = {}
+    for position, juror_id in enumerate(juror_ids):
+        first = seen.setdefault(juror_id, position)
+        if first != position:
+            return RepeatedJuror(juror_id=juror_id, first=first, second=position)
     return None
 
 

@@ -137,9 +137,9 @@ class MemberStore:
                 "store", f"{root}/{plan_id}", "has no member store (generate a population)"
             ) from None
         except (json.JSONDecodeError, UnicodeDecodeError):
-            raise InputError("store", f"{base}/store.json", "is corrupt") from None
+            raise IntegrityError("store", f"{base}/store.json", "is corrupt") from None
         if not isinstance(meta, dict) or not isinstance(meta.get("format"), int):
-            raise InputError("store", f"{base}/store.json", "is corrupt")
+            raise IntegrityError("store", f"{base}/store.json", "is corrupt")
         if meta["format"] > STORE_FORMAT:
             raise InputError(
                 "store format",
@@ -147,7 +147,7 @@ class MemberStore:
                 f"was written by a newer schema (this program reads up to {STORE_FORMAT})",
             )
         if meta.get("plan_id") != plan_id:
-            raise InputError("store", f"{base}", f"belongs to plan {meta.get('plan_id')!r}")
+            raise IntegrityError("store", f"{base}", f"belongs to plan {meta.get('plan_id')!r}")
         return cls(fs, base, plan_id, int(meta["shards"]))
 
     @classmethod
@@ -337,7 +337,7 @@ class MemberStore:
         try:
             table = pq.read_table(path, filesystem=self.fs, filters=[("member_id", "=", member_id)])
         except FileNotFoundError:
-            raise InputError("shard", path, "is missing") from None
+            raise IntegrityError("shard", path, "is missing") from None
         table = table.filter(pc.equal(table["member_id"], member_id))
         if table.num_rows == 0:
             return None

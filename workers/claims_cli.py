@@ -2,14 +2,18 @@
 
 Every input is checked before anything is written or started: a bad one stops with one line
 naming the field and the value, exit 2. An action the claim refuses (wrong state, wrong role,
-a conflict of interest, outside the publicity window) is the same: one line with the
-claim's own reason, exit 2, nothing changed. `claims standin ...` (workers/claims_standin.py)
-drives by hand what other parts of the program do.
+an unregistered staff login, a conflict of interest, outside the publicity window, a
+finished claim) is one line with the claim's own reason, exit 3, nothing changed. A worker
+that does not answer is one line too (exit 4); `claims show` then prints the claim's SQL
+record instead. `claims standin ...` (workers/claims_standin.py) drives by hand what other
+parts of the program do.
 """
 
 from __future__ import annotations
 
+import asyncio
 import csv
+import dataclasses
 import re
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -24,9 +28,11 @@ from temporalio.client import (
 from temporalio.common import SearchAttributePair, TypedSearchAttributes, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
-from infra.config import load_settings
-from infra.db import unit_of_work
+from infra.config import Settings, load_settings
+from infra.db import reading, unit_of_work
 from infra.plans import get_plan
+from infra.repositories import ActorRepository
+from infra.temporal import connect
 from mutualaid.calendar import parse_date, program_date
 from mutualaid.claim import (
     MAX_DOCUMENTS,
@@ -42,13 +48,17 @@ from mutualaid.claim import (
     claim_id_for,
     family_of,
 )
-from mutualaid.errors import InputError
+from mutualaid.errors import InputError, NotYetError
+from mutualaid.jury import repeated_juror
 from mutualaid.money import Fen, format_fen, parse_yuan
 from settlement.members import current_member
 from workers.claims_client import (
     ClaimArg,
     JsonFlag,
+    NoAnswerError,
     claim_handle,
+    claim_query,
+    claim_record,
     claim_status,
     database,
     member_id_of,
@@ -58,7 +68,7 @@ from workers.claims_client import (
     with_client,
 )
 from workers.claims_standin import standin
-from workers.output import emit
+from workers.output import emit, errors
 from workers.stack import plan_sources
 from workers.worker import exits_explicitly
 from workflows import claim_messages as msg
@@ -291,16 +301,31 @@ def claims_query(
 @claims_app.command("show")
 @exits_explicitly
 def show(claim_id: ClaimArg, as_json: JsonFlag = False) -> None:
-    """A claim's state, deadlines and timeline."""
+    """A claim's state, deadlines and timeline; from its SQL record when no worker answers."""
     settings = load_settings()
+    check_claim_id(claim_id)
 
-    async def fetch(client: Client) -> tuple[msg.ClaimStatus, list[msg.TimelineEntry]]:
+    async def fetch() -> tuple[msg.ClaimStatus, list[msg.TimelineEntry]] | str:
+        # Connection and worker trouble come back as a reason, so the SQL record can answer.
+        try:
+            client = await connect(settings)
+        except InputError as exc:
+            return str(exc)
         handle = claim_handle(client, claim_id)
-        status = await claim_status(handle, claim_id)
-        timeline = await handle.query(msg.TIMELINE, result_type=list[msg.TimelineEntry])
+        try:
+            status = await claim_status(handle, claim_id)
+            timeline = await claim_query(
+                handle, claim_id, msg.TIMELINE, result_type=list[msg.TimelineEntry]
+            )
+        except NoAnswerError as exc:
+            return str(exc)
         return status, timeline
 
-    status, timeline = with_client(settings, fetch)
+    answer = asyncio.run(fetch())
+    if isinstance(answer, str):
+        _show_record(settings, claim_id, answer, as_json=as_json)
+        return
+    status, timeline = answer
     rows = [
         {
             "seq": e.seq,
@@ -313,10 +338,33 @@ def show(claim_id: ClaimArg, as_json: JsonFlag = False) -> None:
         for e in timeline
     ]
     if as_json:
-        emit({"status": plain(status), "timeline": rows}, as_json=True)
+        emit({"status": plain(status), "timeline": rows, "source": "workflow"}, as_json=True)
         return
     emit(_status_row(status), as_json=False, title=f"Claim {claim_id}")
     emit(rows, as_json=False, title="Timeline")
+
+
+def _show_record(settings: Settings, claim_id: str, why: str, *, as_json: bool) -> None:
+    """What an operator wants when the workflow cannot answer: the claim as SQL recorded it,
+    said to be so (on stderr, so --json stays one document), rather than a wait or a
+    traceback. A claim SQL does not hold either is the workflow's error, one line."""
+    record = claim_record(settings, claim_id)
+    if record is None:
+        raise NotYetError("claim", claim_id, why.removeprefix(f"claim={claim_id!r}: "))
+    errors.print(
+        f"note: {why}; shown from the SQL record (deadlines are the workflow's to say)",
+        markup=False,
+        highlight=False,
+        soft_wrap=True,
+    )
+    if as_json:
+        emit(
+            {"status": record.status, "timeline": record.timeline, "source": "sql"},
+            as_json=True,
+        )
+        return
+    emit(record.status, as_json=False, title=f"Claim {claim_id} (SQL record)")
+    emit(record.timeline, as_json=False, title="Timeline (SQL record)")
 
 
 def _status_row(status: msg.ClaimStatus) -> dict[str, Any]:
@@ -380,11 +428,12 @@ def review(
     reviewer_member: ReviewerMemberOpt = None,
     as_json: JsonFlag = False,
 ) -> None:
-    """The platform's preliminary review of the materials."""
+    """The platform's preliminary review of the materials, by a registered reviewer."""
+    staff = _registered(reviewer, Role.REVIEWER)
 
     async def send(handle: WorkflowHandle[Any, Any], status: msg.ClaimStatus) -> object:
         request = msg.Review(
-            actor=_staff(Role.REVIEWER, reviewer, reviewer_member, status.plan_id),
+            actor=_with_family(staff, reviewer_member, status.plan_id),
             outcome=outcome,
             resubmit=tuple(resubmit or ()),
             reason=reason,
@@ -408,11 +457,12 @@ def investigate(
     ] = True,
     as_json: JsonFlag = False,
 ) -> None:
-    """Record the investigation firm's findings."""
+    """Record the investigation firm's findings, as a registered investigator."""
+    staff = _registered(investigator, Role.INVESTIGATOR)
 
     async def send(handle: WorkflowHandle[Any, Any], status: msg.ClaimStatus) -> object:
         request = msg.RecordFindings(
-            actor=Actor(role=Role.INVESTIGATOR, name=staff_name(investigator, "investigator")),
+            actor=staff,
             findings=Findings(
                 diagnosis_confirmed=diagnosis_confirmed,
                 declaration_consistent=declaration_consistent,
@@ -434,11 +484,13 @@ def decide(
     reviewer_member: ReviewerMemberOpt = None,
     as_json: JsonFlag = False,
 ) -> None:
-    """Approve (the age band fixes the benefit) or deny with a reason."""
+    """Approve (the age band fixes the benefit) or deny with a reason, as a registered
+    reviewer."""
+    staff = _registered(reviewer, Role.REVIEWER)
 
     async def send(handle: WorkflowHandle[Any, Any], status: msg.ClaimStatus) -> object:
         request = msg.Decide(
-            actor=_staff(Role.REVIEWER, reviewer, reviewer_member, status.plan_id),
+            actor=_with_family(staff, reviewer_member, status.plan_id),
             approve=approve,
             reason=reason,
         )
@@ -541,7 +593,8 @@ def _votes(juror: int | None, approve: bool | None, path: Path | None) -> list[m
         lines = path.read_text(encoding="utf-8").splitlines()
     except OSError as exc:
         raise InputError("votes", str(path), f"cannot be read: {exc.strerror}") from None
-    votes = []
+    votes: list[msg.JuryVote] = []
+    numbers: list[int] = []
     for number, row in enumerate(csv.reader(lines), start=1):
         if not row or row[0].strip().lower() in {"", "juror_id"}:
             continue
@@ -552,8 +605,21 @@ def _votes(juror: int | None, approve: bool | None, path: Path | None) -> list[m
             raise InputError(f"votes line {number}", ",".join(row), "vote approve or reject")
         juror_id = member_id_of(int(row[0]), f"votes line {number}")
         votes.append(msg.JuryVote(juror_id=juror_id, approve=choice == "approve"))
+        numbers.append(number)
     if not votes:
         raise InputError("votes", str(path), "holds no votes")
+    # The whole file is checked before the first batch is sent, so a refused file records
+    # nothing (a repeat in a later batch would otherwise land after earlier batches).
+    repeat = repeated_juror(vote.juror_id for vote in votes)
+    if repeat is not None:
+        first, second = votes[repeat.first], votes[repeat.second]
+        how = "the same vote" if first.approve == second.approve else "contradicting votes"
+        raise InputError(
+            "votes",
+            str(path),
+            f"juror {repeat.juror_id} votes twice (lines {numbers[repeat.first]} and "
+            f"{numbers[repeat.second]}, {how}); one vote per juror, nothing was sent",
+        )
     return votes
 
 
@@ -566,16 +632,28 @@ def _applicant(status: msg.ClaimStatus) -> Actor:
     )
 
 
-def _staff(role: Role, name: str, member: int | None, plan_id: str) -> Actor:
-    """Staff, with their own family when they are members too (conflict checks)."""
+def _registered(name: str, role: Role) -> Actor:
+    """The staff login as the actors registry holds it, before anything is sent: an unknown
+    login is refused here, one line. The role sent is the registry's, not the option's, so
+    a login registered in another role is refused by the claim's own validator ("an
+    investigator cannot decide"), and the workflow checks the registry again before the step
+    moves the claim (a client other than this command can send any name)."""
     login = staff_name(name, role.value)
+    settings = load_settings()
+    with database(settings) as engine, reading(engine) as session:
+        registered = ActorRepository(session).resolve(login, field=role.value, wanted=role)
+    return Actor(role=registered.role, name=registered.name)
+
+
+def _with_family(staff: Actor, member: int | None, plan_id: str) -> Actor:
+    """Staff, with their own family when they are members too (conflict checks)."""
     if member is None:
-        return Actor(role=role, name=login)
+        return staff
     settings = load_settings()
     with database(settings) as engine, unit_of_work(engine) as session:
         found = current_member(
             settings.store_root, session, plan_id, member_id_of(member, "member")
         )
     if found is None:
-        raise InputError(f"{role.value}-member", member, f"is not a member of plan {plan_id}")
-    return Actor(role=role, name=login, member_id=member, family_id=family_of(found))
+        raise InputError(f"{staff.role.value}-member", member, f"is not a member of plan {plan_id}")
+    return dataclasses.replace(staff, member_id=member, family_id=family_of(found))

@@ -1,5 +1,10 @@
 """What the `claims` commands share: finding a claim, asking it its status, sending it a
-step and turning its refusal into one line, and checking the names and ids people type."""
+step and turning its refusal into one line, and checking the names and ids people type.
+
+Nothing here lets a Temporal or gRPC exception through: a claim that does not exist, a
+worker that does not answer, a claim that has finished are each one line naming the claim.
+A query waits `QUERY_TIMEOUT_S` for a worker, not the server's default minute: an operator
+would rather hear "no worker" at once (and `claims show` then reads the SQL record)."""
 
 from __future__ import annotations
 
@@ -7,13 +12,16 @@ import asyncio
 import dataclasses
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Annotated, Any, TypeVar
 
 import typer
 from sqlalchemy import Engine
+from temporalio.api.common.v1 import WorkflowExecution
+from temporalio.api.workflowservice.v1 import DescribeWorkflowExecutionRequest
 from temporalio.client import (
     Client,
+    WorkflowExecutionStatus,
     WorkflowHandle,
     WorkflowQueryFailedError,
     WorkflowUpdateFailedError,
@@ -23,9 +31,11 @@ from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
 from infra.config import Settings, load_settings
+from infra.db import reading
+from infra.repositories import ClaimRepository
 from infra.temporal import connect
-from mutualaid.claim import ClaimState, check_claim_id
-from mutualaid.errors import InputError
+from mutualaid.claim import TERMINAL, ClaimState, check_actor_name, check_claim_id
+from mutualaid.errors import InputError, NotYetError, RefusedError
 from workers.output import emit
 from workers.worker import open_database
 from workflows import claim_messages as msg
@@ -34,6 +44,20 @@ T = TypeVar("T")
 
 # How long a command waits for a worker to answer an update.
 UPDATE_TIMEOUT_S = 60.0
+# How long a command waits for a worker to answer a query (a claim's status, its timeline).
+QUERY_TIMEOUT_S = 5.0
+# The RPC codes that say "nobody answered in time", as opposed to "no such workflow".
+_NO_ANSWER = frozenset(
+    {RPCStatusCode.DEADLINE_EXCEEDED, RPCStatusCode.UNAVAILABLE, RPCStatusCode.CANCELLED}
+)
+# Closed workflows refuse an update with one of these (the servers differ).
+_CLOSED = frozenset({RPCStatusCode.NOT_FOUND, RPCStatusCode.FAILED_PRECONDITION})
+
+
+class NoAnswerError(NotYetError):
+    """No worker answered a query about the claim in time: none runs on the task queue, or
+    it is busy. Asking again later may work; `claims show` reads the SQL record instead."""
+
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON for machines.")]
 ClaimArg = Annotated[str, typer.Argument(help="The claim id (see `claims list`).")]
@@ -51,13 +75,31 @@ def run_step(
 
     async def run(client: Client) -> object:
         handle = claim_handle(client, claim_id)
-        status = await claim_status(handle, claim_id)
+        try:
+            status = await claim_status(handle, claim_id)
+        except NoAnswerError:
+            # A finished claim is refused as finished, whether or not a worker runs.
+            await refuse_if_closed(client, claim_id, action)
+            raise
+        if status.state in TERMINAL:
+            raise RefusedError(
+                "claim", claim_id, f"{action} refused: the claim is {status.state.value} (finished)"
+            )
         try:
             return await asyncio.wait_for(send(handle, status), UPDATE_TIMEOUT_S)
         except WorkflowUpdateFailedError as err:
             cause = err.cause
             reason = cause.message if isinstance(cause, ApplicationError) else str(cause or err)
-            raise InputError("claim", claim_id, f"{action} refused: {reason}") from None
+            raise RefusedError("claim", claim_id, f"{action} refused: {reason}") from None
+        except RPCError as err:
+            if err.status in _CLOSED:
+                # The claim finished between the status query and the update.
+                raise RefusedError(
+                    "claim", claim_id, f"{action} refused: the claim has finished"
+                ) from None
+            raise NotYetError(
+                "claim", claim_id, f"{action} not sent: Temporal answered {err.message!r}"
+            ) from None
         except (TimeoutError, WorkflowUpdateRPCTimeoutOrCancelledError):
             raise InputError(
                 "claim",
@@ -77,15 +119,102 @@ def claim_handle(client: Client, claim_id: str) -> WorkflowHandle[Any, Any]:
 
 
 async def claim_status(handle: WorkflowHandle[Any, Any], claim_id: str) -> msg.ClaimStatus:
+    status: msg.ClaimStatus = await claim_query(
+        handle, claim_id, msg.STATUS, result_type=msg.ClaimStatus
+    )
+    return status
+
+
+async def claim_query(
+    handle: WorkflowHandle[Any, Any], claim_id: str, query: str, *, result_type: type[T]
+) -> T:
+    """Ask the claim's workflow a query, waiting QUERY_TIMEOUT_S for a worker at most."""
     try:
-        status: msg.ClaimStatus = await handle.query(msg.STATUS, result_type=msg.ClaimStatus)
+        answer: T = await handle.query(
+            query, result_type=result_type, rpc_timeout=timedelta(seconds=QUERY_TIMEOUT_S)
+        )
     except RPCError as err:
         if err.status is RPCStatusCode.NOT_FOUND:
             raise InputError("claim", claim_id, "no such claim") from None
-        raise
+        if err.status in _NO_ANSWER:
+            raise NoAnswerError(
+                "claim",
+                claim_id,
+                f"no worker answered in {QUERY_TIMEOUT_S:.0f}s; is `mutualaid worker` running "
+                f"on task queue {load_settings().task_queue}?",
+            ) from None
+        raise NotYetError(
+            "claim", claim_id, f"cannot be read: Temporal answered {err.message!r}"
+        ) from None
     except WorkflowQueryFailedError as err:
         raise InputError("claim", claim_id, f"cannot be read: {err}") from None
-    return status
+    return answer
+
+
+async def refuse_if_closed(client: Client, claim_id: str, action: str) -> None:
+    """Refuse a step on a claim whose workflow has closed. Describing a workflow needs no
+    worker, so this answers when the status query cannot. The raw service call reads the
+    status alone: decoding the search attributes as well is not needed, and the test
+    server's encoding of a datetime attribute trips the SDK's decoder."""
+    try:
+        described = await client.workflow_service.describe_workflow_execution(
+            DescribeWorkflowExecutionRequest(
+                namespace=client.namespace,
+                execution=WorkflowExecution(workflow_id=msg.workflow_id(claim_id)),
+            ),
+            timeout=timedelta(seconds=QUERY_TIMEOUT_S),
+        )
+    except RPCError:
+        return  # the caller's own error (no worker) says enough
+    status = WorkflowExecutionStatus(described.workflow_execution_info.status)
+    if status is not WorkflowExecutionStatus.RUNNING:
+        raise RefusedError(
+            "claim",
+            claim_id,
+            f"{action} refused: the claim has finished (workflow {status.name.lower()})",
+        )
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class ClaimRecordView:
+    """A claim as its SQL record holds it: what `claims show` prints when no worker can
+    answer. The record lags the workflow by at most the step being written."""
+
+    status: dict[str, Any]
+    timeline: list[dict[str, Any]]
+
+
+def claim_record(settings: Settings, claim_id: str) -> ClaimRecordView | None:
+    """The claim's SQL record and history, or None when SQL holds no such claim (a duplicate
+    report lives in its workflow only)."""
+    with database(settings) as engine, reading(engine) as session:
+        claims = ClaimRepository(session)
+        row = claims.get(claim_id)
+        if row is None:
+            return None
+        status = {
+            "claim_id": row.id,
+            "state": row.state,
+            "plan_id": row.plan_id,
+            "rules_version": row.rules_version,
+            "member_id": row.member_id,
+            "benefit_fen": row.benefit_fen,
+            "period_id": row.period_id,
+            "reported_at": row.reported_at.isoformat(timespec="seconds"),
+            "updated_at": row.updated_at.isoformat(timespec="seconds"),
+        }
+        timeline = [
+            {
+                "seq": event.seq,
+                "at": event.at.isoformat(timespec="seconds"),
+                "event": event.kind,
+                "state": event.state,
+                "actor": event.actor,
+                "note": str(event.detail.get("reason", "")) if event.detail else "",
+            }
+            for event in claims.events(claim_id)
+        ]
+    return ClaimRecordView(status=status, timeline=timeline)
 
 
 def expect_state(status: msg.ClaimStatus, state: ClaimState, claim_id: str) -> None:
@@ -94,10 +223,7 @@ def expect_state(status: msg.ClaimStatus, state: ClaimState, claim_id: str) -> N
 
 
 def staff_name(name: str, field: str) -> str:
-    cleaned = name.strip()
-    if not cleaned or len(cleaned) > 100 or not cleaned.isprintable():
-        raise InputError(field, name, "must be 1 to 100 printable characters")
-    return cleaned
+    return check_actor_name(name, field=field)
 
 
 def member_id_of(member: int, field: str) -> int:

@@ -11,7 +11,6 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from fractions import Fraction
-from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -32,7 +31,6 @@ from settlement.steps import (
     JobServer,
     Ran,
     debit_step,
-    deployment,
     job_server,
     lock_step,
     retry_step,
@@ -281,12 +279,6 @@ def _settlement(plan_id: str, store: str | None, executor: str) -> Iterator[Sett
         engine.dispose()
 
 
-def _deployment(store: str | None) -> str:
-    """What tells this deployment's runs from another's on a shared cluster."""
-    settings = load_settings()
-    return deployment(store or settings.store_root, settings.database_url)
-
-
 def _job_server(settings: Settings) -> JobServer | None:
     """A Ray cluster's job server (http://head:8265) when one is configured."""
     return job_server(settings)
@@ -312,17 +304,6 @@ def _as_cluster_job(
             "failed_attempts": list(ran.job.passed_over),
         }
     return row
-
-
-def _absolute(path: str) -> str:
-    return path if "://" in path else str(Path(path).resolve())
-
-
-def _absolute_sqlite(url: str) -> str:
-    prefix = "sqlite:///"
-    if url.startswith(prefix) and not url.startswith(prefix + "/"):
-        return prefix + str(Path(url[len(prefix) :]).resolve())
-    return url
 
 
 def _executor(name: str, settings: Settings) -> Executor:

@@ -2,7 +2,10 @@
 
 Human steps are Updates with validators: a refused action is rejected with the core's reason
 (`mutualaid.claim`) before anything is written, and its handler checks again under the lock,
-since another step may have moved the claim between validation and execution. The period
+since another step may have moved the claim between validation and execution. A staff
+step (review, findings, decision) also needs its login registered in that role: the
+validator checks the role against the step, and the handler asks the actors registry (a
+local activity) before anything moves, since a validator cannot read SQL. The period
 workflow (a later issue) talks to the claim by signals: `publicised`, `cleared`, `funded`.
 Every wait is a durable timer on the program clock; every side effect is an idempotent
 activity called by its registered name; every event is appended to the claim's SQL history
@@ -46,7 +49,7 @@ with workflow.unsafe.imports_passed_through():
         text_refusal,
     )
     from mutualaid.errors import InvariantError
-    from mutualaid.jury import jury_outcome
+    from mutualaid.jury import jury_outcome, repeated_juror
     from mutualaid.membership import ExitReason
     from workflows import claim_messages as msg
 
@@ -351,6 +354,7 @@ class ClaimWorkflow(ClaimRecord):
     async def review(self, request: msg.Review) -> msg.StepResult:
         async with self._lock:
             reject(self._review_refusal(request))
+            await self._vouch_for(request.actor)
             actor = request.actor.name
             if request.outcome is ReviewOutcome.PASS:
                 self._investigation_round += 1
@@ -387,6 +391,7 @@ class ClaimWorkflow(ClaimRecord):
     async def record_findings(self, request: msg.RecordFindings) -> msg.StepResult:
         async with self._lock:
             reject(self._findings_refusal(request))
+            await self._vouch_for(request.actor)
             self._findings = request.findings
             findings = request.findings
             await self._move(
@@ -415,6 +420,7 @@ class ClaimWorkflow(ClaimRecord):
     async def decide(self, request: msg.Decide) -> msg.StepResult:
         async with self._lock:
             reject(self._decision_refusal(request))
+            await self._vouch_for(request.actor)
             actor = request.actor.name
             if request.approve:
                 await self._move(
@@ -507,6 +513,13 @@ class ClaimWorkflow(ClaimRecord):
             )
         if any(vote.juror_id <= 0 for vote in request.votes):
             return Refused(code=ActionRefusal.BAD_PAYLOAD, detail="juror ids must be positive")
+        repeat = repeated_juror(vote.juror_id for vote in request.votes)
+        if repeat is not None:
+            return Refused(
+                code=ActionRefusal.BAD_PAYLOAD,
+                detail=f"juror {repeat.juror_id} votes twice in one batch (votes "
+                f"{repeat.first + 1} and {repeat.second + 1}); one vote per juror",
+            )
         return None
 
     @workflow.update(name=msg.WITHDRAW)

@@ -22,6 +22,7 @@ from mutualaid.claim import (
     DocumentKind,
     Findings,
     ReviewOutcome,
+    Role,
 )
 from mutualaid.eligibility import Reason
 from mutualaid.membership import ExitReason
@@ -43,6 +44,7 @@ def period_key(plan_id: str, publicity_date: date) -> str:
 # Registered activity names: stable, whatever the Python functions are called.
 INTAKE = "claims.intake"
 RECORD_EVENT = "claims.record_event"
+CHECK_ACTOR = "claims.check_actor"
 RECORD_VOTES = "claims.record_votes"
 TALLY_JURY = "claims.tally_jury"
 RECORD_OBJECTION = "claims.record_objection"
@@ -68,6 +70,12 @@ DEADLINES = "deadlines"
 
 # At most this many votes per update: a batch's payload stays far below Temporal's limits.
 MAX_VOTES_PER_BATCH = 5000
+
+
+# Workflow code versions (`workflow.patched`): claims started before a change replay the
+# old path, new ones take the new one.
+# Staff steps ask the actors registry before they move the claim (issue 8, point 14).
+ACTOR_CHECK_PATCH = "actor-check-1"
 
 
 # ---- the workflow's input and result ----------------------------------------------------
@@ -305,6 +313,14 @@ class EventRecord:
     # set_period: assign period_id (None takes the claim out of its period).
     set_period: bool = False
     period_id: int | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ActorCheck:
+    """Is this login registered, in this role? Read-only; refused (final) when not."""
+
+    name: str
+    role: Role
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -20,6 +20,7 @@ from temporalio.exceptions import ActivityError, ApplicationError
 with workflow.unsafe.imports_passed_through():
     from mutualaid.calendar import program_date
     from mutualaid.claim import (
+        STAFF_ROLES,
         TERMINAL,
         Action,
         ActionRefusal,
@@ -231,6 +232,34 @@ class ClaimRecord:
                 code=ActionRefusal.WRONG_STATE, detail="the claim is still being checked"
             )
         return may(action, state=self._state, actor=actor, claimant=self._intake.claimant)
+
+    async def _vouch_for(self, actor: Actor) -> None:
+        """Refuse a staff step by a login the actors registry does not hold in that role.
+
+        The validator has already checked the role against the step, but it cannot read SQL
+        (validators are deterministic and do no I/O), and a client other than the command
+        line can send any name. So the handler asks, under the lock and before anything
+        moves: a refusal leaves the state, the timeline and the SQL history as they were.
+        Claims started before this check replay without it (`workflow.patched`)."""
+        if actor.role not in STAFF_ROLES or not workflow.patched(msg.ACTOR_CHECK_PATCH):
+            return
+        try:
+            # A local activity: one short read, recorded as one marker in the history
+            # rather than a scheduled, started and completed activity per staff step.
+            await workflow.execute_local_activity(
+                msg.CHECK_ACTOR,
+                msg.ActorCheck(name=actor.name, role=actor.role),
+                start_to_close_timeout=ACTIVITY_TIMEOUT,
+                retry_policy=DATABASE_RETRY,
+            )
+        except ActivityError as err:
+            reason = cause_of(err)
+        except ApplicationError as err:
+            # A local activity's final failure can surface unwrapped.
+            reason = err.message
+        else:
+            return
+        raise ApplicationError(reason, type=ActionRefusal.UNKNOWN_ACTOR.value, non_retryable=True)
 
     def _deadline(self) -> Deadline | None:
         if self._intake is None or self._state in TERMINAL:

@@ -2,6 +2,7 @@
 transaction (`infra.db.unit_of_work`). Every write that a retried activity may repeat is
 idempotent: the same write twice leaves one row; a conflicting write raises."""
 
+from infra.repositories.actors import ActorRepository, RegisteredActor
 from infra.repositories.claims import ClaimRepository, DuplicateClaimError, NewClaim
 from infra.repositories.jury import JuryRepository, Tally
 from infra.repositories.members import MemberChangeRepository
@@ -16,6 +17,7 @@ from infra.repositories.plans import PlanRepository
 from infra.repositories.settlement import DebitRunRepository, ShardTotals
 
 __all__ = [
+    "ActorRepository",
     "ClaimRepository",
     "DebitRunRepository",
     "DuplicateClaimError",
@@ -28,6 +30,7 @@ __all__ = [
     "PlanRepository",
     "PublicityEntry",
     "PublicityRepository",
+    "RegisteredActor",
     "ShardTotals",
     "Tally",
 ]

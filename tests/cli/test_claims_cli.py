@@ -282,6 +282,10 @@ def test_a_claim_is_driven_to_paid_from_the_command_line(dev_server: str, tmp_pa
         "MUTUALAID_SECONDS_PER_DAY": "0.1",
     }
     assert run_cli("db", "upgrade", env=env).returncode == 0
+    # Staff are registered before they act: an unknown reviewer is refused.
+    for name, role in (("li", "reviewer"), ("wang", "investigator")):
+        added = run_cli("actors", "add", "--name", name, "--role", role, env=env)
+        assert added.returncode == 0, added.stderr
     for member in ("7", "8"):
         joined = run_cli(
             "claims",
@@ -327,7 +331,7 @@ def test_a_claim_is_driven_to_paid_from_the_command_line(dev_server: str, tmp_pa
         until(lambda: state_of(env, claim) == "InReview")
         wrong = run_cli("claims", "appeal", claim, env=env)
         assert (wrong.returncode, wrong.stderr) == (
-            2,
+            3,  # refused by a rule of the claim
             f"error: claim='{claim}': appeal refused: cannot appeal a claim that is InReview\n",
         )
         cli(env, "claims", "review", claim, "--reviewer", "li", "--outcome", "pass")

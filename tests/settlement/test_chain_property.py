@@ -320,6 +320,7 @@ def runs(examples: int) -> settings:
     )
 
 
+@pytest.mark.timeout(600)
 @runs(25)
 @given(sequence=st.lists(steps, min_size=4, max_size=22))
 def test_any_order_of_steps_with_kills_keeps_the_chain_and_the_money_right(
@@ -329,7 +330,8 @@ def test_any_order_of_steps_with_kills_keeps_the_chain_and_the_money_right(
 
 
 @pytest.mark.slow
-@runs(150)
+@pytest.mark.timeout(1500)
+@runs(100)
 @given(sequence=st.lists(steps, min_size=10, max_size=40))
 def test_any_order_of_steps_with_kills_keeps_the_chain_and_the_money_right_at_length(
     templates: Templates, sequence: list[Step], monkeypatch: pytest.MonkeyPatch

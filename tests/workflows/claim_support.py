@@ -27,6 +27,7 @@ from activities.payment import PaymentRail
 from infra.db import make_engine, unit_of_work, upgrade
 from infra.plans import builtin_plan_sources
 from infra.repositories import (
+    ActorRepository,
     JuryRepository,
     MemberChangeRepository,
     PeriodRepository,
@@ -58,6 +59,15 @@ ALL_DOCUMENTS = (
 )
 REVIEWER = Actor(role=Role.REVIEWER, name="reviewer-li")
 INVESTIGATOR = Actor(role=Role.INVESTIGATOR, name="firm-agent-wang")
+# Every staff login the tests act as, registered in each test database as an operator
+# registers staff (`mutualaid actors add`): a staff step by anyone else is refused.
+STAFF = (
+    REVIEWER,
+    INVESTIGATOR,
+    Actor(role=Role.REVIEWER, name="li"),
+    Actor(role=Role.INVESTIGATOR, name="wang"),
+    *(Actor(role=Role.REVIEWER, name=f"staff-{n}") for n in (1, 2, 3)),
+)
 CONFIRMED = Findings(diagnosis_confirmed=True, declaration_consistent=True, summary="records match")
 _ids = itertools.count(1)
 
@@ -100,6 +110,7 @@ def migrated_sqlite(path: str) -> Engine:
         plans = PlanRepository(session)
         for source in builtin_plan_sources():
             plans.record(source, at=datetime.now(UTC))
+        ActorRepository(session).ensure_all(STAFF, at=datetime.now(UTC))
     return engine
 
 
