@@ -13,12 +13,13 @@ from temporalio.client import Client
 from infra.config import Settings, load_settings
 from infra.db import unit_of_work
 from infra.plans import get_plan
-from infra.repositories import JuryRepository, MemberChangeRepository, PeriodRepository
+from infra.repositories import JuryRepository, PeriodRepository
 from mutualaid.calendar import next_publicity_day, parse_date, program_date
 from mutualaid.claim import ClaimState, objection_window_end
 from mutualaid.errors import InputError
-from mutualaid.membership import ChangeKind, MemberChange
+from mutualaid.membership import ChangeKind, ExitReason, MemberChange
 from mutualaid.plan import Plan
+from settlement.members import queue_change
 from workers.claims_client import (
     ClaimArg,
     claim_handle,
@@ -64,10 +65,42 @@ def standin_join(
         payer_id=member_id_of(payer, "payer") if payer is not None else None,
     )
     with database(settings) as engine, unit_of_work(engine) as session:
-        created = MemberChangeRepository(session).queue(
-            change, change_key=f"standin-join-{plan.id}-{member}", at=datetime.now(UTC)
+        created = queue_change(
+            settings.store_root,
+            session,
+            change,
+            change_key=f"standin-join-{plan.id}-{member}",
+            at=datetime.now(UTC),
         )
     print("joined" if created else "already joined")
+
+
+@standin.command("leave")
+@exits_explicitly
+def standin_leave(
+    member: Annotated[int, typer.Option("--member")],
+    on: Annotated[str, typer.Option("--on", help="YYYY-MM-DD, the day the member leaves.")],
+    plan_id: Annotated[str, typer.Option("--plan")] = "chronic",
+) -> None:
+    """Queue a member's voluntary exit; a payer's is refused while attached members remain."""
+    settings = load_settings()
+    plan = get_plan(plan_sources(settings), plan_id)
+    change = MemberChange(
+        plan_id=plan.id,
+        member_id=member_id_of(member, "member"),
+        kind=ChangeKind.EXIT,
+        effective_on=parse_date(on, field="on"),
+        exit_reason=ExitReason.LEFT,
+    )
+    with database(settings) as engine, unit_of_work(engine) as session:
+        created = queue_change(
+            settings.store_root,
+            session,
+            change,
+            change_key=f"standin-leave-{plan.id}-{member}",
+            at=datetime.now(UTC),
+        )
+    print("leaving" if created else "already leaving")
 
 
 @standin.command("qualify")
