@@ -1,8 +1,16 @@
 """The Temporal client factory: one data converter everywhere (pydantic, so dates, decimals
-and dataclasses round-trip), a clear error when the server cannot be reached."""
+and dataclasses round-trip), a clear error when the server cannot be reached.
+
+Commands connect once and fail in one line when the server is away; long-running processes
+(the worker, the demo) connect `patiently`: they wait for the server, with backoff, and their
+calls are retried through an outage of minutes instead of failing after ten seconds.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
 from collections.abc import Mapping
 
 from temporalio.api.enums.v1 import IndexedValueType
@@ -12,20 +20,34 @@ from temporalio.api.operatorservice.v1 import (
 )
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
-from temporalio.service import RPCError
+from temporalio.service import RetryConfig, RPCError
 
 from infra.config import Settings
 from mutualaid.errors import InputError
 
 DATA_CONVERTER = pydantic_data_converter
+log = logging.getLogger("mutualaid.temporal")
+
+# A long-running process's calls ride out an outage of the server of up to five minutes.
+PATIENT_RETRY = RetryConfig(
+    initial_interval_millis=200,
+    multiplier=1.6,
+    max_interval_millis=10_000,
+    max_elapsed_time_millis=300_000,
+    max_retries=1_000,
+)
+# Between two attempts to connect (a server that is down, or restarting).
+RECONNECT_INITIAL_S = 0.5
+RECONNECT_MAX_S = 15.0
 
 
-async def connect(settings: Settings) -> Client:
+async def connect(settings: Settings, *, patient: bool = False) -> Client:
     try:
         return await Client.connect(
             settings.temporal_address,
             namespace=settings.temporal_namespace,
             data_converter=DATA_CONVERTER,
+            retry_config=PATIENT_RETRY if patient else None,
         )
     except (RPCError, RuntimeError) as exc:
         raise InputError(
@@ -33,6 +55,27 @@ async def connect(settings: Settings) -> Client:
             settings.temporal_address,
             f"cannot reach Temporal ({_first_line(str(exc))}); is `mutualaid dev up` running?",
         ) from None
+
+
+async def connect_patiently(settings: Settings, stop: asyncio.Event | None = None) -> Client | None:
+    """Connect, waiting for the server with backoff for as long as it takes (None: `stop` was
+    set first). The client's calls are then retried through outages (`PATIENT_RETRY`)."""
+    delay = RECONNECT_INITIAL_S
+    said = False
+    while stop is None or not stop.is_set():
+        try:
+            return await connect(settings, patient=True)
+        except InputError as exc:
+            if not said:
+                log.warning("%s; trying again until it answers", exc)
+                said = True
+        if stop is None:
+            await asyncio.sleep(delay)
+        else:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), delay)
+        delay = min(delay * 2, RECONNECT_MAX_S)
+    return None
 
 
 def _first_line(text: str) -> str:

@@ -5,8 +5,13 @@ Ray, SQLite and a local member store; generates a population; reports claims dra
 incidence model and lets a simulated review team, investigation firm, jury and objectors work
 them; runs the next two periods from lock to payout; prints each period's report.
 
-The program clock is saved in the state directory, so running the demo again continues from
-the program day it reached (`--fresh` starts over).
+The demo keeps its run in `<state>/demo.json`: the program clock (recorded once, at the
+first start, and read by every workflow it starts) and the periods it runs, written before
+any is started. Killed at any point and run again, it resumes that run from what SQL and
+Temporal say: the same clock, the same periods (started once: a period's id is never reused),
+the claims still open worked on where they stand. A run that finished is continued by the
+next one from the program day it reached (`--fresh` starts over). Outages of the Temporal
+server are ridden out: the worker is restarted, calls are retried, the watch goes on.
 """
 
 from __future__ import annotations
@@ -25,14 +30,21 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine
-from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
+from temporalio.client import (
+    Client,
+    WorkflowFailureError,
+    WorkflowHandle,
+    WorkflowQueryFailedError,
+    WorkflowUpdateFailedError,
+)
+from temporalio.common import WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError
 
 from infra.config import Settings
 from infra.db import unit_of_work
-from infra.repositories import JuryRepository
-from infra.temporal import connect
+from infra.repositories import ActorRepository, JuryRepository, PeriodRepository
+from infra.temporal import connect_patiently
 from mutualaid.calendar import next_publicity_day, program_date, start_of_day
 from mutualaid.claim import (
     Actor,
@@ -52,7 +64,7 @@ from settlement.population import PopulationSpec, generate_population
 from settlement.store import MemberStore
 from workers.output import errors as console
 from workers.stack import dev_stack, plan_sources, prepare_database
-from workers.worker import WorkerOptions, build_worker
+from workers.worker import WorkerOptions, build_worker, supervise
 from workflows import claim_messages as claim_msg
 from workflows import period_messages as period_msg
 from workflows.claim import ClaimWorkflow
@@ -109,6 +121,40 @@ class DemoClock:
         )
 
 
+@dataclass(slots=True, kw_only=True)
+class DemoRun:
+    """One run of the demo as `<state>/demo.json` keeps it: written at each step, so a run
+    killed anywhere is resumed, never started a second time beside itself."""
+
+    clock: DemoClock
+    periods: list[date]
+    reported: list[date]  # periods whose claims were reported
+    finished: bool = False
+    program_reached: datetime | None = None
+
+    def to_json(self) -> str:
+        return json.dumps(
+            {
+                "real_origin": self.clock.real_origin.isoformat(),
+                "program_origin": self.clock.program_origin.isoformat(),
+                "seconds_per_day": str(self.clock.seconds_per_day),
+                "periods": [d.isoformat() for d in self.periods],
+                "reported": [d.isoformat() for d in self.reported],
+                "finished": self.finished,
+                "program_reached": (
+                    self.program_reached.isoformat() if self.program_reached else None
+                ),
+            },
+            indent=1,
+        )
+
+    def save(self, state_file: Path) -> None:
+        state_file.parent.mkdir(parents=True, exist_ok=True)
+        temporary = state_file.with_suffix(".tmp")
+        temporary.write_text(self.to_json())
+        temporary.replace(state_file)
+
+
 def run_demo(settings: Settings, options: DemoOptions) -> list[dict[str, Any]]:
     stack = dev_stack(settings)
     if options.fresh:
@@ -117,12 +163,15 @@ def run_demo(settings: Settings, options: DemoOptions) -> list[dict[str, Any]]:
     status = stack.up(REGISTRATION)
     console.print(f"Temporal dev server at {status.address}; Web UI: {status.web_ui_url}")
     engine = prepare_database(settings)
+    with unit_of_work(engine) as session:
+        # The simulated team works claims as registered staff, like real reviewers.
+        ActorRepository(session).ensure_all((REVIEWER, INVESTIGATOR), at=datetime.now(UTC))
     plan = plan_sources(settings)[PLAN_ID].plan
     state_file = settings.state_dir / "demo.json"
-    clock = _load_clock(state_file, options)
+    run = _load_run(state_file, options)
     started = time.monotonic()
     try:
-        reports = asyncio.run(_demo(settings, options, engine, plan, clock, state_file))
+        reports = asyncio.run(_demo(settings, options, engine, plan, run, state_file))
     finally:
         engine.dispose()
     console.print(
@@ -137,9 +186,10 @@ async def _demo(
     options: DemoOptions,
     engine: Engine,
     plan: Plan,
-    demo_clock: DemoClock,
+    run: DemoRun,
     state_file: Path,
 ) -> list[dict[str, Any]]:
+    demo_clock = run.clock
     clock = demo_clock.clock
     today = program_date(clock.program_now(datetime.now(UTC)))
     executor_factory = _executor_factory(settings, options)
@@ -156,52 +206,129 @@ async def _demo(
             ),
             executor=executor_factory(),
         )
-    client = await connect(settings)
+    stop = asyncio.Event()
+    client = await connect_patiently(settings, stop)
+    assert client is not None
     team = ReviewTeam(client=client, engine=engine, plan=plan, members=options.members)
     with ThreadPoolExecutor(max_workers=8, thread_name_prefix="activity") as threads:
-        worker = build_worker(
-            client,
-            engine=engine,
-            store_root=store_root,
-            plans={p: s.plan for p, s in plan_sources(settings).items()},
-            options=WorkerOptions(task_queue=settings.task_queue),
-            executor=threads,
-            period_executor=executor_factory,
-            publicity_dir=settings.state_dir / "publicity",
+
+        def make(worker_client: Client) -> Any:
+            return build_worker(
+                worker_client,
+                engine=engine,
+                store_root=store_root,
+                plans={p: s.plan for p, s in plan_sources(settings).items()},
+                options=WorkerOptions(task_queue=settings.task_queue),
+                executor=threads,
+                period_executor=executor_factory,
+                publicity_dir=settings.state_dir / "publicity",
+            )
+
+        # The in-process worker, restarted after an outage of the server.
+        worker = asyncio.create_task(supervise(settings, make, stop, say=console.print))
+        try:
+            return await _run_periods(
+                settings, options, engine, client, team, run, state_file, today
+            )
+        finally:
+            stop.set()
+            await worker
+
+
+async def _run_periods(
+    settings: Settings,
+    options: DemoOptions,
+    engine: Engine,
+    client: Client,
+    team: ReviewTeam,
+    run: DemoRun,
+    state_file: Path,
+    today: date,
+) -> list[dict[str, Any]]:
+    demo_clock = run.clock
+    clock = demo_clock.clock
+    team.qualify_jurors(settings.store_root, today)
+    work: list[asyncio.Task[None]] = []
+    if run.periods:
+        console.print(
+            "resuming the demo's run: periods " + ", ".join(d.isoformat() for d in run.periods)
         )
-        async with worker:
-            team.qualify_jurors(store_root, today)
-            # Claims take program days to review and investigate: the first period is the
-            # first publicity day at least LEAD ahead, so this run's claims can reach it.
-            days = [next_publicity_day(clock.program_now(datetime.now(UTC)) + LEAD)]
-            while len(days) < options.periods:
-                days.append(next_publicity_day(start_of_day(days[-1]) + timedelta(days=1)))
-            handles = [await _start_period(client, settings, demo_clock, day) for day in days]
-            cases = max(4, min(40, round(options.members * INCIDENCE)))
-            work: list[asyncio.Task[None]] = []
-            reports = []
-            for number, (day, handle) in enumerate(zip(days, handles, strict=True)):
-                # Claims reported now are approved before this period's cut-off; the next
-                # period's claims come once this period has locked its roster.
-                console.print(f"period {day}: {cases} claims reported for its publicity list")
-                for index in range(cases):
-                    claim = await team.report(settings, clock, demo_clock)
-                    work.append(asyncio.create_task(team.work(claim, objection=index == 1)))
-                nxt = handles[number + 1] if number + 1 < len(handles) else None
-                report = await _watch(handle, day, until_locked=nxt is not None)
-                if report is not None:
-                    reports.append(_report_row(report))
-            for day, handle in zip(days, handles, strict=True):
-                report = await _watch(handle, day, until_locked=False)
-                assert report is not None
-                if _report_row(report) not in reports:
-                    reports.append(_report_row(report))
-            for task in work:
-                task.cancel()
-            await asyncio.gather(*work, return_exceptions=True)
-            _save_clock(state_file, demo_clock, clock.program_now(datetime.now(UTC)))
-            await _print_claims(client)
-            return sorted(reports, key=lambda r: str(r["period"]))
+        # The claims the killed run was working on: take each up where it stands.
+        async for claim in _open_claims(client):
+            work.append(asyncio.create_task(team.work(claim, objection=False)))
+    else:
+        run.periods = _choose_days(engine, clock, options.periods)
+        run.save(state_file)  # before any period starts: a kill from here on resumes
+    days = run.periods
+    handles = [await _start_period(client, settings, demo_clock, day) for day in days]
+    cases = max(4, min(40, round(options.members * INCIDENCE)))
+    reports = []
+    for number, (day, handle) in enumerate(zip(days, handles, strict=True)):
+        # Claims reported now are approved before this period's cut-off; the next period's
+        # claims come once this period has locked its roster.
+        if day not in run.reported and not _locked(engine, day):
+            console.print(f"period {day}: {cases} claims reported for its publicity list")
+            for index in range(cases):
+                claim = await team.report(settings, clock, demo_clock)
+                work.append(asyncio.create_task(team.work(claim, objection=index == 1)))
+            run.reported.append(day)
+            run.save(state_file)
+        nxt = handles[number + 1] if number + 1 < len(handles) else None
+        report = await _watch(handle, day, until_locked=nxt is not None)
+        if report is not None:
+            reports.append(_report_row(report))
+    for day, handle in zip(days, handles, strict=True):
+        report = await _watch(handle, day, until_locked=False)
+        assert report is not None
+        if _report_row(report) not in reports:
+            reports.append(_report_row(report))
+    for task in work:
+        task.cancel()
+    await asyncio.gather(*work, return_exceptions=True)
+    run.finished = True
+    run.program_reached = clock.program_now(datetime.now(UTC))
+    run.save(state_file)
+    await _print_claims(client)
+    return sorted(reports, key=lambda r: str(r["period"]))
+
+
+def _choose_days(engine: Engine, clock: ProgramClock, count: int) -> list[date]:
+    """Claims take program days to review and investigate: the first period is the first
+    publicity day at least LEAD ahead, so this run's claims can reach it, and after every
+    period SQL already holds (the chain only goes forward)."""
+    first = next_publicity_day(clock.program_now(datetime.now(UTC)) + LEAD)
+    with unit_of_work(engine) as session:
+        known = [p.publicity_date for p in PeriodRepository(session).list(plan_id=PLAN_ID)]
+    if known and first <= max(known):
+        first = next_publicity_day(start_of_day(max(known)) + timedelta(days=1))
+    days = [first]
+    while len(days) < count:
+        days.append(next_publicity_day(start_of_day(days[-1]) + timedelta(days=1)))
+    return days
+
+
+def _locked(engine: Engine, day: date) -> bool:
+    with unit_of_work(engine) as session:
+        period = PeriodRepository(session).get(PLAN_ID, day)
+        return period is not None and period.members is not None
+
+
+async def _open_claims(client: Client) -> Any:
+    """The demo's claims still running, as Temporal's visibility lists them."""
+    query = "WorkflowType = 'Claim' AND ExecutionStatus = 'Running'"
+    for attempt in range(30):
+        try:
+            handles = [
+                client.get_workflow_handle(execution.id)
+                async for execution in client.list_workflows(query)
+            ]
+            break
+        except RPCError:
+            if attempt == 29:
+                raise
+            await asyncio.sleep(1)
+    for handle in handles:
+        yield handle
 
 
 class ReviewTeam:
@@ -269,86 +396,114 @@ class ReviewTeam:
             program_origin=demo_clock.program_origin,
         )
         try:
-            return await self._client.start_workflow(
-                ClaimWorkflow.run,
-                claim,
-                id=claim_msg.workflow_id(claim_id),
-                task_queue=settings.task_queue,
+            handle: WorkflowHandle[Any, Any] = await _patiently(
+                lambda: self._client.start_workflow(
+                    ClaimWorkflow.run,
+                    claim,
+                    id=claim_msg.workflow_id(claim_id),
+                    task_queue=settings.task_queue,
+                    id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+                )
             )
+            return handle
         except WorkflowAlreadyStartedError:
             return self._client.get_workflow_handle(claim_msg.workflow_id(claim_id))
 
     async def work(self, handle: WorkflowHandle[Any, Any], *, objection: bool) -> None:
         """Take a claim through review, investigation and decision; deny some (they appeal
-        and the jury approves them) and object to one on its publicity list."""
+        and the jury approves them) and object to one on its publicity list. Driven by the
+        claim's state, so a claim is taken up where it stands (after a kill of the demo) and
+        a step whose answer an outage swallowed is not sent twice."""
         roll = self._random.random()
+        consistent = roll > 0.15
+        voted = objected = False
+        last: tuple[ClaimState, bool] | None = None
+        idle_since = time.monotonic()
         try:
-            state = await self._until(handle, {ClaimState.IN_REVIEW}, stop=_DONE_OR_WAITING)
-            if state is not ClaimState.IN_REVIEW:
-                return
-            await self._step(
-                handle,
-                claim_msg.REVIEW,
-                claim_msg.Review(actor=REVIEWER, outcome=ReviewOutcome.PASS),
-            )
-            await self._until(handle, {ClaimState.INVESTIGATING})
-            await self._until_status(handle, lambda s: s.investigation_reference is not None)
-            findings = Findings(
-                diagnosis_confirmed=True,
-                declaration_consistent=roll > 0.15,
-                summary="hospital records checked",
-            )
-            await self._step(
-                handle,
-                claim_msg.RECORD_FINDINGS,
-                claim_msg.RecordFindings(actor=INVESTIGATOR, findings=findings),
-            )
-            approve = findings.declaration_consistent
-            await self._step(
-                handle,
-                claim_msg.DECIDE,
-                claim_msg.Decide(
-                    actor=REVIEWER,
-                    approve=approve,
-                    reason="" if approve else "history not declared",
-                ),
-            )
-            if not approve:
-                status = await self._status(handle)
-                applicant = Actor(
-                    role=Role.APPLICANT,
-                    name=f"member:{status.member_id}",
-                    member_id=status.member_id,
-                )
-                await self._step(
-                    handle,
-                    claim_msg.APPEAL,
-                    claim_msg.Appeal(
-                        actor=applicant, reason="the condition was diagnosed after joining"
-                    ),
-                )
-                votes = tuple(
-                    claim_msg.JuryVote(juror_id=j, approve=self._random.random() < 0.7)
-                    for j in self._jurors
-                )
-                await handle.execute_update(
-                    claim_msg.VOTE,
-                    claim_msg.JuryVotes(votes=votes),
-                    result_type=claim_msg.VoteReceipt,
-                )
-            if objection:
-                await self._until(handle, {ClaimState.PUBLICISED})
-                objector = self._random.choice(self._jurors)
-                await self._step(
-                    handle,
-                    claim_msg.OBJECT,
-                    claim_msg.Objection(
-                        actor=Actor(
-                            role=Role.MEMBER, name=f"member:{objector}", member_id=objector
+            while True:
+                status = await self._status_patiently(handle)
+                state = status.state
+                if state in _DONE_OR_WAITING or state is ClaimState.REINVESTIGATING:
+                    return
+                if state is ClaimState.AWAITING_FUNDS or (
+                    state in (ClaimState.AWAITING_PUBLICITY, ClaimState.PUBLICISED)
+                    and (not objection or objected)
+                ):
+                    return  # approved: the periods take it from here
+                moment = (state, status.investigation_reference is not None)
+                if moment != last:
+                    last, idle_since = moment, time.monotonic()
+                elif time.monotonic() - idle_since > 600:
+                    raise TimeoutError(f"{handle.id} stayed {state} for 10 minutes")
+                if state is ClaimState.IN_REVIEW:
+                    await self._step(
+                        handle,
+                        claim_msg.REVIEW,
+                        claim_msg.Review(actor=REVIEWER, outcome=ReviewOutcome.PASS),
+                    )
+                elif state is ClaimState.INVESTIGATING and status.investigation_reference:
+                    findings = Findings(
+                        diagnosis_confirmed=True,
+                        declaration_consistent=consistent,
+                        summary="hospital records checked",
+                    )
+                    await self._step(
+                        handle,
+                        claim_msg.RECORD_FINDINGS,
+                        claim_msg.RecordFindings(actor=INVESTIGATOR, findings=findings),
+                    )
+                elif state is ClaimState.AWAITING_DECISION:
+                    await self._step(
+                        handle,
+                        claim_msg.DECIDE,
+                        claim_msg.Decide(
+                            actor=REVIEWER,
+                            approve=consistent,
+                            reason="" if consistent else "history not declared",
                         ),
-                        reason="the patient was treated for this before joining",
-                    ),
-                )
+                    )
+                elif state is ClaimState.DENIED:
+                    applicant = Actor(
+                        role=Role.APPLICANT,
+                        name=f"member:{status.member_id}",
+                        member_id=status.member_id,
+                    )
+                    await self._step(
+                        handle,
+                        claim_msg.APPEAL,
+                        claim_msg.Appeal(
+                            actor=applicant, reason="the condition was diagnosed after joining"
+                        ),
+                    )
+                elif state is ClaimState.JURY_VOTING and not voted:
+                    if status.jury_votes_counted == 0:
+                        votes = tuple(
+                            claim_msg.JuryVote(juror_id=j, approve=self._random.random() < 0.7)
+                            for j in self._jurors
+                        )
+                        await _patiently(
+                            lambda v=votes: handle.execute_update(  # type: ignore[misc]
+                                claim_msg.VOTE,
+                                claim_msg.JuryVotes(votes=v),
+                                result_type=claim_msg.VoteReceipt,
+                            )
+                        )
+                    voted = True
+                elif state is ClaimState.PUBLICISED and objection and not objected:
+                    objector = self._random.choice(self._jurors)
+                    await self._step(
+                        handle,
+                        claim_msg.OBJECT,
+                        claim_msg.Objection(
+                            actor=Actor(
+                                role=Role.MEMBER, name=f"member:{objector}", member_id=objector
+                            ),
+                            reason="the patient was treated for this before joining",
+                        ),
+                    )
+                    objected = True
+                else:
+                    await asyncio.sleep(0.25)  # the claim is busy, or waits for a period
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # a refused step ends this claim's script, not the demo
@@ -361,41 +516,47 @@ class ReviewTeam:
         )
         return status
 
-    async def _until(
-        self,
-        handle: WorkflowHandle[Any, Any],
-        states: set[ClaimState],
-        *,
-        stop: frozenset[ClaimState] = frozenset(),
-    ) -> ClaimState:
-        status = await self._until_status(handle, lambda s: s.state in states or s.state in stop)
-        return status.state
-
-    async def _until_status(
-        self, handle: WorkflowHandle[Any, Any], condition: Callable[[claim_msg.ClaimStatus], bool]
-    ) -> claim_msg.ClaimStatus:
+    async def _status_patiently(self, handle: WorkflowHandle[Any, Any]) -> claim_msg.ClaimStatus:
+        """The claim's status, asked again through an outage or before it has started."""
         deadline = time.monotonic() + 600
-        while time.monotonic() < deadline:
+        while True:
             try:
-                status = await self._status(handle)
-                if condition(status):
-                    return status
-            except RPCError:
-                pass  # not started yet
-            await asyncio.sleep(0.25)
-        raise TimeoutError(f"{handle.id} did not get there in time")
+                return await self._status(handle)
+            except (RPCError, WorkflowQueryFailedError):
+                if time.monotonic() > deadline:
+                    raise
+            await asyncio.sleep(0.5)
 
     async def _step(self, handle: WorkflowHandle[Any, Any], name: str, request: object) -> None:
         """Send a step; a step refused because the claim is still busy (an activity in
-        flight) is tried again a little later, as a person at a screen would."""
+        flight) is tried again a little later, as a person at a screen would; a step whose
+        state has moved on meanwhile (its answer lost in an outage) is left: the caller
+        reads the state again."""
+        before = (await self._status_patiently(handle)).state
         for attempt in range(20):
             try:
-                await handle.execute_update(name, request, result_type=claim_msg.StepResult)
+                await _patiently(
+                    lambda: handle.execute_update(name, request, result_type=claim_msg.StepResult)
+                )
                 return
             except WorkflowUpdateFailedError as exc:
+                if (await self._status_patiently(handle)).state is not before:
+                    return
                 if attempt == 19 or "still being" not in str(exc.cause):
                     raise
                 await asyncio.sleep(0.5)
+
+
+async def _patiently(call: Callable[[], Any]) -> Any:
+    """A call to Temporal, made again while the server is away (up to ten minutes)."""
+    deadline = time.monotonic() + 600
+    while True:
+        try:
+            return await call()
+        except RPCError:
+            if time.monotonic() > deadline:
+                raise
+        await asyncio.sleep(1)
 
 
 _DONE_OR_WAITING = frozenset(
@@ -406,19 +567,25 @@ _DONE_OR_WAITING = frozenset(
 async def _start_period(
     client: Client, settings: Settings, demo_clock: DemoClock, day: date
 ) -> WorkflowHandle[Any, Any]:
+    """Start the period under its id, once: a period that runs or ran is watched, not run
+    again (its id is never reused; one whose history is lost returns its report from SQL)."""
     try:
-        return await client.start_workflow(
-            PeriodWorkflow.run,
-            period_msg.PeriodInput(
-                plan_id=PLAN_ID,
-                publicity_date=day,
-                seconds_per_day=str(demo_clock.seconds_per_day),
-                clock_origin=demo_clock.real_origin,
-                program_origin=demo_clock.program_origin,
-            ),
-            id=period_msg.workflow_id(PLAN_ID, day),
-            task_queue=settings.task_queue,
+        handle: WorkflowHandle[Any, Any] = await _patiently(
+            lambda: client.start_workflow(
+                PeriodWorkflow.run,
+                period_msg.PeriodInput(
+                    plan_id=PLAN_ID,
+                    publicity_date=day,
+                    seconds_per_day=str(demo_clock.seconds_per_day),
+                    clock_origin=demo_clock.real_origin,
+                    program_origin=demo_clock.program_origin,
+                ),
+                id=period_msg.workflow_id(PLAN_ID, day),
+                task_queue=settings.task_queue,
+                id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+            )
         )
+        return handle
     except WorkflowAlreadyStartedError:
         return client.get_workflow_handle(period_msg.workflow_id(PLAN_ID, day))
 
@@ -427,10 +594,19 @@ async def _watch(
     handle: WorkflowHandle[Any, Any], day: date, *, until_locked: bool
 ) -> period_msg.PeriodReport | None:
     """Print the period's state as it moves; return its report (None when asked to return
-    once the roster is locked)."""
+    once the roster is locked). An outage of the server is waited out."""
     last = ""
     result: asyncio.Task[Any] = asyncio.create_task(handle.result())
-    while not result.done():
+    while True:
+        if result.done():
+            failure = result.exception()
+            if failure is None:
+                break
+            if isinstance(failure, WorkflowFailureError):
+                raise failure
+            # The server went away while we waited for the result: ask again.
+            await asyncio.sleep(1.0)
+            result = asyncio.create_task(handle.result())
         try:
             status: period_msg.PeriodStatus = await handle.query(
                 period_msg.STATUS, result_type=period_msg.PeriodStatus
@@ -442,13 +618,17 @@ async def _watch(
                 line += f", {len(status.cases)} cases, {len(status.objected)} objected"
             if status.share_fen is not None:
                 line += f", share {format_fen(status.share_fen)} yuan"
+            if status.waiting_for:
+                line += f", waiting for {status.waiting_for}"
+            if status.problem and status.state == period_msg.INTEGRITY_STOP:
+                line += f": {status.problem}"
             if line != last:
                 console.print(line)
                 last = line
             if until_locked and status.members is not None:
                 result.cancel()
                 return None
-        except RPCError:
+        except (RPCError, WorkflowQueryFailedError):
             pass
         await asyncio.wait({result}, timeout=1.0)
     report: period_msg.PeriodReport = period_msg.PeriodReport(**_as_dict(result.result()))
@@ -458,9 +638,13 @@ async def _watch(
 async def _print_claims(client: Client) -> None:
     """How the claims ended, counted through Temporal visibility (the Web UI's view)."""
     counts: dict[str, int] = {}
-    async for execution in client.list_workflows("WorkflowType = 'Claim'"):
-        state = execution.typed_search_attributes.get(CLAIM_STATE) or "?"
-        counts[state] = counts.get(state, 0) + 1
+    try:
+        async for execution in client.list_workflows("WorkflowType = 'Claim'"):
+            state = execution.typed_search_attributes.get(CLAIM_STATE) or "?"
+            counts[state] = counts.get(state, 0) + 1
+    except RPCError as exc:
+        console.print(f"claims by state: not known now (Temporal: {exc.message})")
+        return
     console.print("claims by state: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
 
 
@@ -495,33 +679,43 @@ def _executor_factory(settings: Settings, options: DemoOptions) -> Callable[[], 
     return lambda: RayExecutor(address=settings.ray_address)
 
 
-def _load_clock(state_file: Path, options: DemoOptions) -> DemoClock:
+def _load_run(state_file: Path, options: DemoOptions) -> DemoRun:
+    """The run to do: the one a kill interrupted (its clock and periods as recorded), or a
+    new one (continuing from the program moment the last finished run reached)."""
     now = datetime.now(UTC)
-    if state_file.exists():
-        saved = json.loads(state_file.read_text())
-        # Continue from the program moment the last run reached, from now on.
-        return DemoClock(
+    saved: dict[str, Any] = json.loads(state_file.read_text()) if state_file.exists() else {}
+    if saved and not saved.get("finished", True) and "real_origin" in saved:
+        clock = DemoClock(
+            real_origin=datetime.fromisoformat(saved["real_origin"]),
+            program_origin=datetime.fromisoformat(saved["program_origin"]),
+            seconds_per_day=Fraction(saved["seconds_per_day"]),
+        )
+        if clock.seconds_per_day != options.seconds_per_day:
+            console.print(
+                f"resuming at {clock.seconds_per_day} s a program day, as the run began "
+                f"(not {options.seconds_per_day}); `--fresh` starts over"
+            )
+        return DemoRun(
+            clock=clock,
+            periods=[date.fromisoformat(d) for d in saved.get("periods", [])],
+            reported=[date.fromisoformat(d) for d in saved.get("reported", [])],
+        )
+    reached = saved.get("program_reached")
+    run = DemoRun(
+        clock=DemoClock(
             real_origin=now,
-            program_origin=datetime.fromisoformat(saved["program_reached"]),
+            program_origin=datetime.fromisoformat(reached) if reached else now,
             seconds_per_day=options.seconds_per_day,
-        )
-    return DemoClock(real_origin=now, program_origin=now, seconds_per_day=options.seconds_per_day)
-
-
-def _save_clock(state_file: Path, demo_clock: DemoClock, reached: datetime) -> None:
-    state_file.parent.mkdir(parents=True, exist_ok=True)
-    state_file.write_text(
-        json.dumps(
-            {
-                "program_reached": reached.isoformat(),
-                "seconds_per_day": str(demo_clock.seconds_per_day),
-            }
-        )
+        ),
+        periods=[],
+        reported=[],
     )
+    run.save(state_file)  # the clock is recorded once, before anything runs on it
+    return run
 
 
 def _wipe(settings: Settings) -> None:
-    for name in ("mutualaid.db", "temporal.db", "demo.json"):
+    for name in ("mutualaid.db", "temporal.db", "demo.json", "demo.tmp"):
         for path in settings.state_dir.glob(f"{name}*"):
             path.unlink()
     for folder in (Path(settings.store_root), settings.state_dir / "publicity"):

@@ -4,18 +4,22 @@ from __future__ import annotations
 
 import asyncio
 import re
+from datetime import date
 from typing import Annotated, Any
 
 import typer
+from temporalio.client import Client, WorkflowExecutionStatus, WorkflowUpdateFailedError
+from temporalio.common import WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.service import RPCError, RPCStatusCode
 
-from infra.config import load_settings
+from infra.config import Settings, load_settings
 from infra.db import unit_of_work
 from infra.plans import get_plan
 from infra.repositories import PeriodRepository, PublicityRepository
 from infra.temporal import connect
 from mutualaid.calendar import is_publicity_day, parse_date
-from mutualaid.errors import InputError
+from mutualaid.errors import InputError, RefusedError
 from mutualaid.money import format_fen
 from workers.output import emit
 from workers.schedules import apply_schedules, backfill
@@ -62,10 +66,8 @@ def periods_list(
 @periods.command("show")
 def periods_show(period_id: str, as_json: JsonFlag = False) -> None:
     """One period: its reconciliation report and its publicity list."""
-    match = _PERIOD_ID.fullmatch(period_id)
-    if match is None:
-        raise InputError("period", period_id, "is not like period-chronic-2026-12-07")
-    plan_id, day = match["plan"], parse_date(match["day"], field="period")
+    plan_id, text = _split_period_id(period_id)
+    day = parse_date(text, field="period")
     engine = prepare_database(load_settings())
     with unit_of_work(engine) as session:
         period = PeriodRepository(session).get(plan_id, day)
@@ -104,15 +106,25 @@ def periods_start(
     publicity_date: Annotated[str, typer.Option("--publicity-date")],
     plan_id: Annotated[str, typer.Option("--plan")] = "chronic",
 ) -> None:
-    """Start one period's workflow by hand (as its Schedule would); a second start finds it."""
+    """Start one period's workflow by hand (as its Schedule would). A period runs once per
+    plan and day: one that runs is left to run, one that ran is refused."""
     settings = load_settings()
     get_plan(plan_sources(settings), plan_id)
     day = parse_date(publicity_date, field="publicity_date")
     if not is_publicity_day(day):
         raise InputError("publicity_date", publicity_date, "is not the 7th or 21st")
+    workflow_id = msg.workflow_id(plan_id, day)
 
     async def start() -> str:
         client = await connect(settings)
+        try:
+            return await _already_started(client, workflow_id)
+        except RPCError as exc:
+            if exc.status != RPCStatusCode.NOT_FOUND:
+                raise
+        # Temporal has no run under the id; SQL is the record even when Temporal's history is
+        # gone (a new dev server database): a period that ran there is not run again.
+        _refuse_if_ran(settings, plan_id, day)
         try:
             await client.start_workflow(
                 PeriodWorkflow.run,
@@ -121,14 +133,113 @@ def periods_start(
                     publicity_date=day,
                     seconds_per_day=str(settings.seconds_per_day),
                 ),
-                id=msg.workflow_id(plan_id, day),
+                id=workflow_id,
                 task_queue=settings.task_queue,
+                # Never a second run under the id, even after the first has closed.
+                id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
             )
-        except WorkflowAlreadyStartedError:
-            return f"{msg.workflow_id(plan_id, day)} is already running"
-        return f"started {msg.workflow_id(plan_id, day)}"
+        except WorkflowAlreadyStartedError:  # started by someone else meanwhile
+            return await _already_started(client, workflow_id)
+        return f"started {workflow_id}"
 
     print(asyncio.run(start()))
+
+
+def _refuse_if_ran(settings: Settings, plan_id: str, day: date) -> None:
+    engine = prepare_database(settings)
+    try:
+        with unit_of_work(engine) as session:
+            period = PeriodRepository(session).get(plan_id, day)
+            if period is not None and (
+                period.closed_at is not None or "payouts_made" in (period.report or {})
+            ):
+                raise RefusedError(
+                    "period",
+                    period.workflow_id,
+                    f"already ran (it is {period.state}): not started again",
+                )
+    finally:
+        engine.dispose()
+
+
+async def _already_started(client: Client, workflow_id: str) -> str:
+    """The one line for a period whose workflow exists: running (fine) or run (refused).
+    Raises RPCError NOT_FOUND when there is none."""
+    described = await client.get_workflow_handle(workflow_id).describe()
+    if described.status == WorkflowExecutionStatus.RUNNING:
+        return f"{workflow_id} is already running"
+    status = described.status.name.lower() if described.status is not None else "closed"
+    raise RefusedError("period", workflow_id, f"already ran ({status}): not started again")
+
+
+@periods.command("status")
+@exits_explicitly
+def periods_status(period_id: str, as_json: JsonFlag = False) -> None:
+    """A running period as its workflow sees it: its state, what it waits for, why it stopped.
+    Exits 4 while it waits for the previous period and 5 while stopped for data integrity."""
+    _split_period_id(period_id)
+    settings = load_settings()
+
+    async def query() -> msg.PeriodStatus:
+        client = await connect(settings)
+        try:
+            status: msg.PeriodStatus = await client.get_workflow_handle(period_id).query(
+                msg.STATUS, result_type=msg.PeriodStatus
+            )
+        except RPCError as exc:
+            if exc.status == RPCStatusCode.NOT_FOUND:
+                raise InputError("period", period_id, "has no workflow") from None
+            raise
+        return status
+
+    status = asyncio.run(query())
+    row: dict[str, Any] = {
+        "period": status.period,
+        "state": status.state,
+        "members": status.members,
+        "cases": len(status.cases),
+        "share": format_fen(status.share_fen) if status.share_fen is not None else None,
+        "next_step_at": status.next_step_at.isoformat() if status.next_step_at else None,
+        "waiting_for": status.waiting_for,
+        "stopped_step": status.stopped_step,
+        "problem": status.problem,
+    }
+    emit(row, as_json=as_json, title=period_id)
+    if status.state == msg.WAITING_FOR_PREVIOUS:
+        raise SystemExit(4)
+    if status.state == msg.INTEGRITY_STOP:
+        raise SystemExit(5)
+
+
+@periods.command("resume")
+@exits_explicitly
+def periods_resume(
+    period_id: str,
+    operator: Annotated[str, typer.Option("--operator", help="Who repaired the store.")],
+    note: Annotated[str, typer.Option("--note")] = "",
+) -> None:
+    """After a data-integrity stop, once the store is repaired: try the stopped step again."""
+    _split_period_id(period_id)
+    settings = load_settings()
+
+    async def resume() -> str:
+        client = await connect(settings)
+        try:
+            said: str = await client.get_workflow_handle(period_id).execute_update(
+                msg.RESUME, msg.Resume(operator=operator, note=note), result_type=str
+            )
+        except WorkflowUpdateFailedError as exc:
+            raise RefusedError("period", period_id, str(exc.cause or exc)) from None
+        return said
+
+    print(asyncio.run(resume()))
+
+
+def _split_period_id(period_id: str) -> tuple[str, str]:
+    match = _PERIOD_ID.fullmatch(period_id)
+    if match is None:
+        raise InputError("period", period_id, "is not like period-chronic-2026-12-07")
+    return match["plan"], match["day"]
 
 
 @schedules.command("apply")

@@ -25,9 +25,10 @@ from temporalio.client import (
     ScheduleUpdate,
     ScheduleUpdateInput,
 )
+from temporalio.service import RPCError, RPCStatusCode
 
 from mutualaid.calendar import PUBLICITY_DAYS, start_of_day
-from mutualaid.errors import InputError
+from mutualaid.errors import InputError, RefusedError
 from workflows import period_messages as msg
 
 # A day missed while the cluster was down is still started when it comes back within this.
@@ -95,10 +96,19 @@ async def backfill(client: Client, plan_id: str, first: date, last: date) -> Non
     """Start the periods of every publicity day in [first, last] (already started: no-op)."""
     if last < first:
         raise InputError("to", last.isoformat(), f"is before from {first.isoformat()}")
-    await client.get_schedule_handle(schedule_id(plan_id)).backfill(
-        ScheduleBackfill(
-            start_at=start_of_day(first) - timedelta(seconds=1),
-            end_at=start_of_day(last) + timedelta(seconds=1),
-            overlap=ScheduleOverlapPolicy.ALLOW_ALL,
+    try:
+        await client.get_schedule_handle(schedule_id(plan_id)).backfill(
+            ScheduleBackfill(
+                start_at=start_of_day(first) - timedelta(seconds=1),
+                end_at=start_of_day(last) + timedelta(seconds=1),
+                overlap=ScheduleOverlapPolicy.ALLOW_ALL,
+            )
         )
-    )
+    except RPCError as exc:
+        if exc.status != RPCStatusCode.NOT_FOUND:
+            raise
+        raise RefusedError(
+            "plan",
+            plan_id,
+            f"has no Schedule {schedule_id(plan_id)} yet; run `mutualaid schedules apply` first",
+        ) from None

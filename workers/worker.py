@@ -12,6 +12,7 @@ services. On SIGTERM or SIGINT the worker stops polling, lets in-flight activiti
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import os
 import signal
@@ -26,7 +27,9 @@ from typing import Annotated, NoReturn, ParamSpec
 import typer
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine
+from sqlalchemy.exc import OperationalError
 from temporalio.client import Client
+from temporalio.service import RPCError
 from temporalio.worker import Worker
 
 from activities.claims import ClaimActivities
@@ -35,8 +38,8 @@ from activities.payment import PaymentRail
 from activities.periods import PeriodActivities
 from infra.config import Settings, load_settings
 from infra.db import alembic_config, current_revision, make_engine, redacted
-from infra.temporal import connect
-from mutualaid.errors import InputError, MutualAidError
+from infra.temporal import connect_patiently
+from mutualaid.errors import InputError, MutualAidError, exit_code_for
 from mutualaid.plan import Plan
 from settlement.executor import Executor, RayExecutor
 from workers.output import errors
@@ -130,56 +133,143 @@ def build_worker(
 
 
 async def run_worker(settings: Settings, options: WorkerOptions) -> None:
-    """Run until SIGTERM or SIGINT, then shut down gracefully."""
+    """Run until SIGTERM or SIGINT, then shut down gracefully. An outage of Temporal (or of
+    the database at start-up) is waited out, however long, and the worker carries on."""
     plans = {plan_id: source.plan for plan_id, source in plan_sources(settings).items()}
-    engine = open_database(settings)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    engine = await _open_database_patiently(settings, stop)
+    if engine is None:
+        return
     try:
-        client = await connect(settings)
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, stop.set)
         with ThreadPoolExecutor(
             max_workers=options.max_concurrent_activities, thread_name_prefix="activity"
         ) as executor:
-            worker = build_worker(
-                client,
-                engine=engine,
-                store_root=settings.store_root,
-                plans=plans,
-                options=options,
-                executor=executor,
-                publicity_dir=settings.state_dir / "publicity",
-                period_executor=lambda: RayExecutor(address=settings.ray_address),
-            )
-            async with worker:
+
+            def make(client: Client) -> Worker:
+                return build_worker(
+                    client,
+                    engine=engine,
+                    store_root=settings.store_root,
+                    plans=plans,
+                    options=options,
+                    executor=executor,
+                    publicity_dir=settings.state_dir / "publicity",
+                    period_executor=lambda: RayExecutor(address=settings.ray_address),
+                )
+
+            def ready() -> None:
                 print(
                     f"worker ready: task queue {options.task_queue} on "
                     f"{settings.temporal_address} ({settings.temporal_namespace})",
                     flush=True,
                 )
-                await stop.wait()
-                print("stopping: finishing in-flight activities", flush=True)
+
+            await supervise(settings, make, stop, on_ready=ready)
         print("worker stopped", flush=True)
     finally:
         engine.dispose()
 
 
+async def supervise(
+    settings: Settings,
+    make: Callable[[Client], Worker],
+    stop: asyncio.Event,
+    *,
+    on_ready: Callable[[], None] = lambda: None,
+    say: Callable[[str], None] = lambda line: print(line, flush=True),
+) -> None:
+    """Run a worker until `stop` is set, riding out outages: connect patiently; when the
+    worker fails (the SDK gives up polling a server that has been away for about a minute),
+    build a new one and go on, with backoff. On `stop`, shut down gracefully."""
+    delay = RESTART_INITIAL_S
+    while not stop.is_set():
+        client = await connect_patiently(settings, stop)
+        if client is None:
+            return
+        worker = make(client)
+        running = asyncio.create_task(worker.run())
+        stopping = asyncio.create_task(stop.wait())
+        started = loop_time()
+        on_ready()
+        done, _ = await asyncio.wait({running, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        if stopping in done:
+            say("stopping: finishing in-flight activities")
+            await worker.shutdown()
+            with contextlib.suppress(Exception):
+                await running
+            return
+        stopping.cancel()
+        failure = running.exception() if not running.cancelled() else None
+        if loop_time() - started > RESTART_RESET_S:
+            delay = RESTART_INITIAL_S
+        _say(
+            f"worker lost Temporal ({_first_line(str(failure) or type(failure).__name__)}); "
+            f"starting again in {delay:.0f} s"
+        )
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), delay)
+        delay = min(delay * 2, RESTART_MAX_S)
+
+
+RESTART_INITIAL_S = 1.0
+RESTART_MAX_S = 30.0
+RESTART_RESET_S = 120.0  # a worker that ran this long before failing restarts at once
+
+
+def loop_time() -> float:
+    return asyncio.get_running_loop().time()
+
+
+async def _open_database_patiently(settings: Settings, stop: asyncio.Event) -> Engine | None:
+    """The database, waited for while it does not answer (a wrong schema is still an error)."""
+    delay = 0.5
+    said = False
+    while not stop.is_set():
+        try:
+            return open_database(settings)
+        except OperationalError as exc:
+            if not said:
+                _say(f"database not answering ({_first_line(str(exc.orig))}); waiting for it")
+                said = True
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), delay)
+        delay = min(delay * 2, 15.0)
+    return None
+
+
 def exits_explicitly(command: Callable[P, None]) -> Callable[P, None]:
     """End a command that used a Temporal client with an explicit exit: the SDK's runtime
     threads can abort the interpreter while it finalizes (a known SDK issue), which would
-    turn a clean run into a crash. Errors keep `mutualaid`'s contract: one line, exit 2."""
+    turn a clean run into a crash. Errors keep `mutualaid`'s contract: one line, and the
+    exit status of the error's kind (`mutualaid.errors.EXIT_CODES`); a Temporal server that
+    fails the call is one line and exit 1, never a traceback."""
 
     @functools.wraps(command)
     def run(*args: P.args, **kwargs: P.kwargs) -> None:
         try:
             command(*args, **kwargs)
         except MutualAidError as exc:
-            errors.print(f"error: {exc}", markup=False, highlight=False, soft_wrap=True)
-            _exit(2)
+            _say(f"error: {exc}")
+            _exit(exit_code_for(exc))
+        except RPCError as exc:
+            _say(f"error: Temporal answered {exc.status.name}: {_first_line(exc.message)}")
+            _exit(1)
+        except SystemExit as exc:
+            _exit(exc.code if isinstance(exc.code, int) else 1)
         _exit(0)
 
     return run
+
+
+def _say(line: str) -> None:
+    errors.print(line, markup=False, highlight=False, soft_wrap=True)
+
+
+def _first_line(text: str) -> str:
+    return text.strip().splitlines()[0] if text.strip() else "no detail"
 
 
 def _exit(code: int) -> NoReturn:

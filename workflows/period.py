@@ -14,6 +14,7 @@ schedule or an operator firing twice finds the period already running.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from fractions import Fraction
 from typing import Any, TypeVar
@@ -24,9 +25,10 @@ from temporalio.common import (
     SearchAttributeKey,
     WorkflowIDReusePolicy,
 )
-from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
+from temporalio.exceptions import ActivityError, ApplicationError, WorkflowAlreadyStartedError
 
 with workflow.unsafe.imports_passed_through():
+    from activities.failures import FINAL_ERROR_TYPES, INTEGRITY_TYPES, NOT_YET
     from mutualaid.calendar import (
         is_publicity_day,
         next_publicity_day,
@@ -46,14 +48,54 @@ T = TypeVar("T")
 # Set by Temporal on runs a Schedule starts: the moment the run was due.
 _SCHEDULED_START = SearchAttributeKey.for_datetime("TemporalScheduledStartTime")
 
-# SQL and the member store: retried until they answer (transient), never forever silently:
-# a failing step shows in the Web UI as a retrying activity.
+# SQL, the member store and Ray: retried until they answer (an outage of minutes is ridden
+# out), never silently forever: a failing step shows in the Web UI as a retrying activity.
+# The program's own final errors are not retried; "not yet" comes back to the workflow at
+# once, which waits for it on a durable timer in a visible state (`_step`).
 STEP_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1),
     backoff_coefficient=2.0,
-    maximum_interval=timedelta(minutes=2),
-    non_retryable_error_types=["InputError", "InvariantError", "ReconciliationError"],
+    maximum_interval=timedelta(minutes=1),
+    non_retryable_error_types=[*FINAL_ERROR_TYPES, NOT_YET],
 )
+
+# How often a step told "not yet" (the previous period is not closed) asks again: an hour of
+# program time, but never more often than every few real seconds on a compressed clock.
+NOT_YET_PROGRAM_INTERVAL = timedelta(hours=1)
+NOT_YET_MIN_REAL_INTERVAL = timedelta(seconds=5)
+
+
+@dataclass(frozen=True, slots=True)
+class Timeouts:
+    start_to_close: timedelta
+    heartbeat: timedelta
+
+
+# Every step heartbeats from a ticker while it makes progress (`activities.periods.Pulse`):
+# a shard finishing, a case handled. So the heartbeat timeout only says how soon a dead
+# worker's step is taken over by another (a minute, not the 6 hours of the old
+# start-to-close timeout); how long a step may go without progress before it is retried is
+# the activities' stall limit, sized there from measured shard times (10 minutes, over 400x
+# a measured shard). The start-to-close timeouts only bound a step that hangs for good.
+SHARD_STEP = Timeouts(start_to_close=timedelta(hours=6), heartbeat=timedelta(minutes=1))
+LIST_STEP = Timeouts(start_to_close=timedelta(hours=1), heartbeat=timedelta(minutes=1))
+REPORT_STEP = Timeouts(start_to_close=timedelta(hours=2), heartbeat=timedelta(minutes=1))
+QUICK_STEP = Timeouts(start_to_close=timedelta(minutes=5), heartbeat=timedelta(minutes=1))
+
+_TIMEOUTS = {
+    msg.LOCK: SHARD_STEP,
+    msg.DEBIT: SHARD_STEP,
+    msg.RETRY: SHARD_STEP,
+    msg.GATHER: LIST_STEP,
+    msg.PUBLISH: LIST_STEP,
+    msg.CLOSE_WINDOW: LIST_STEP,
+    msg.FIX_SHARE: LIST_STEP,
+    msg.FINAL_REPORT: REPORT_STEP,
+    msg.RECORDED: QUICK_STEP,
+}
+
+# workflow.patched id: runs started before this change had no SQL guard at the start.
+_SQL_GUARD = "period-sql-guard"
 
 
 @workflow.defn(name=msg.WORKFLOW_NAME)
@@ -68,6 +110,10 @@ class PeriodWorkflow:
         self._share: int | None = None
         self._next: datetime | None = None
         self._clock = ProgramClock()
+        self._waiting_for: str | None = None
+        self._stopped_step: str | None = None
+        self._problem: str | None = None
+        self._resumed_by: str | None = None
 
     @workflow.run
     async def run(self, request: msg.PeriodInput) -> msg.PeriodReport:
@@ -84,13 +130,32 @@ class PeriodWorkflow:
             [PLAN_ID.value_set(request.plan_id), PERIOD_ID.value_set(self._period)]
         )
 
+        if workflow.patched(_SQL_GUARD):
+            # A period runs once per plan and day, whoever starts it and whenever: one whose
+            # final report is in SQL (its Temporal history lost, say) is not run again.
+            recorded = await self._step(
+                msg.RECORDED,
+                msg.RecordedRequest(plan_id=request.plan_id, publicity_date=publicity),
+                msg.Recorded,
+            )
+            if recorded.report is not None:
+                workflow.logger.warning(
+                    "%s already ran to its final report: not run again", self._period
+                )
+                self._members = recorded.report.members
+                self._share = recorded.report.share_fen
+                self._set_state("Closed")
+                return recorded.report
+
         await self._until(roster_cutoff(publicity), "WaitingForPublicityDay")
         self._set_state("Locking")
         locked = await self._step(
             msg.LOCK,
-            msg.LockRequest(plan_id=request.plan_id, publicity_date=publicity, now=self._now()),
+            # The moment is taken at each try (a lock that waited acts when it goes through).
+            lambda: msg.LockRequest(
+                plan_id=request.plan_id, publicity_date=publicity, now=self._now()
+            ),
             msg.Locked,
-            heartbeat=True,
         )
         self._members = locked.members
 
@@ -151,7 +216,7 @@ class PeriodWorkflow:
             self._set_state("Debiting" if attempt == 0 else f"Retrying{attempt}")
             await self._step(
                 msg.DEBIT if attempt == 0 else msg.RETRY,
-                msg.DebitRequest(
+                lambda attempt=attempt: msg.DebitRequest(
                     plan_id=request.plan_id,
                     sharing_date=sharing,
                     attempt=attempt,
@@ -159,7 +224,6 @@ class PeriodWorkflow:
                     now=self._now(),
                 ),
                 msg.Debited,
-                heartbeat=True,
             )
 
         self._set_state("PayingOut")
@@ -196,7 +260,28 @@ class PeriodWorkflow:
             objected=self._objected,
             share_fen=self._share,
             next_step_at=self._next,
+            waiting_for=self._waiting_for,
+            stopped_step=self._stopped_step,
+            problem=self._problem,
         )
+
+    @workflow.update(name=msg.RESUME)
+    def resume(self, request: msg.Resume) -> str:
+        """After a data-integrity stop, once an operator has repaired the store: try the
+        stopped step again (it stops again, loudly, if the damage is still there)."""
+        self._resumed_by = request.operator
+        return f"{self._period}: {self._stopped_step} will be tried again"
+
+    @resume.validator
+    def _validate_resume(self, request: msg.Resume) -> None:
+        if self._state != msg.INTEGRITY_STOP:
+            raise ApplicationError(
+                f"{self._period} is {self._state}, not stopped for data integrity: "
+                "nothing to resume",
+                type="RefusedError",
+            )
+        if not request.operator.strip():
+            raise ApplicationError("operator='': must name who resumes", type="InputError")
 
     # -- helpers -----------------------------------------------------------------------
 
@@ -217,18 +302,82 @@ class PeriodWorkflow:
             self._state = state
             workflow.upsert_search_attributes([PERIOD_STATE.value_set(state)])
 
-    async def _step(
-        self, name: str, request: Any, result: type[T], *, heartbeat: bool = False
-    ) -> T:
-        outcome: T = await workflow.execute_activity(
-            name,
-            request,
-            result_type=result,
-            start_to_close_timeout=timedelta(hours=6),
-            heartbeat_timeout=timedelta(minutes=2) if heartbeat else None,
-            retry_policy=STEP_RETRY,
+    async def _step(self, name: str, request: Any, result: type[T]) -> T:
+        """Run one step to its end. "Not yet" waits on a durable timer in a visible state and
+        asks again; damaged data stops the period, loudly, until an operator resumes it;
+        the program's other final errors fail the period; anything else Temporal retries.
+        `request` may be a callable that builds the request at each try."""
+        timeouts = _TIMEOUTS[name]
+        entered = self._state
+        while True:
+            try:
+                outcome: T = await workflow.execute_activity(
+                    name,
+                    request() if callable(request) else request,
+                    result_type=result,
+                    start_to_close_timeout=timeouts.start_to_close,
+                    heartbeat_timeout=timeouts.heartbeat,
+                    retry_policy=STEP_RETRY,
+                )
+            except ActivityError as err:
+                cause = err.cause
+                if not isinstance(cause, ApplicationError):
+                    raise
+                if cause.type == NOT_YET:
+                    await self._not_yet(name, cause)
+                    continue
+                if cause.type in INTEGRITY_TYPES:
+                    await self._integrity_stop(name, cause)
+                    continue
+                raise
+            self._waiting_for = self._stopped_step = self._problem = None
+            self._set_state(entered)  # after a wait, the step's own state again
+            return outcome
+
+    async def _not_yet(self, name: str, cause: ApplicationError) -> None:
+        waiting_for = str(cause.details[0]) if cause.details else ""
+        previous = (
+            waiting_for.startswith("period-")
+            and " " not in waiting_for
+            and waiting_for != self._period
         )
-        return outcome
+        if (self._stopped_step, self._waiting_for) != (name, waiting_for or None):
+            workflow.logger.warning(
+                "%s: %s waits for %s: %s", self._period, name, waiting_for or "later", cause
+            )
+        self._waiting_for = waiting_for or None
+        self._stopped_step, self._problem = name, cause.message
+        # The state stays while the step asks again, until it goes through (`_step`).
+        self._set_state(msg.WAITING_FOR_PREVIOUS if previous else msg.NOT_YET)
+        interval = max(
+            self._clock.real_at(self._now() + NOT_YET_PROGRAM_INTERVAL) - workflow.now(),
+            NOT_YET_MIN_REAL_INTERVAL,
+        )
+        self._next = self._now() + NOT_YET_PROGRAM_INTERVAL
+        await workflow.sleep(interval)
+        self._next = None
+
+    async def _integrity_stop(self, name: str, cause: ApplicationError) -> None:
+        """Stop loudly: a state an operator can query for, an error in the worker's log, and
+        no retry until an operator says the store is repaired."""
+        before = self._state
+        self._stopped_step, self._problem = name, f"{cause.type}: {cause.message}"
+        self._resumed_by = None
+        self._set_state(msg.INTEGRITY_STOP)
+        workflow.logger.error(
+            "PAGE OPERATOR: %s stopped at %s for data integrity: %s: %s; repair it, then "
+            "`mutualaid periods resume %s`",
+            self._period,
+            name,
+            cause.type,
+            cause.message,
+            self._period,
+        )
+        await workflow.wait_condition(lambda: self._resumed_by is not None)
+        workflow.logger.warning(
+            "%s: %s resumed by %s after a data-integrity stop", self._period, name, self._resumed_by
+        )
+        self._set_state(before)
 
     async def _tell(self, claim_ids: tuple[str, ...], signal: str, payload: Any) -> set[str]:
         """Signal each claim workflow; a claim that cannot be reached is reported, not fatal."""

@@ -23,9 +23,17 @@ FIX_SHARE = "periods.fix_share"
 DEBIT = "periods.debit"
 RETRY = "periods.retry"
 FINAL_REPORT = "periods.final_report"
+RECORDED = "periods.recorded"
 
 # Query names.
 STATUS = "status"
+# Update names.
+RESUME = "resume"
+
+# Period states an operator acts on (search attribute `PeriodState`, the status query).
+WAITING_FOR_PREVIOUS = "WaitingForPreviousPeriod"  # the lock waits for the previous period
+NOT_YET = "WaitingToRetry"  # another step said "not yet"; tried again on a timer
+INTEGRITY_STOP = "DataIntegrityStop"  # stored data is damaged: stopped until `resume`
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -45,6 +53,29 @@ class TriggerInput:
     """What a Schedule passes: the plan. The publicity day is the scheduled moment's date."""
 
     plan_id: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RecordedRequest:
+    plan_id: str
+    publicity_date: date
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Recorded:
+    """What SQL holds of a period: its state, and its final report once it has one (a period
+    with a final report has run to the end: it is never run again)."""
+
+    state: str | None  # None: no period row yet
+    report: PeriodReport | None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Resume:
+    """An operator's word that a damaged store was repaired: try the stopped step again."""
+
+    operator: str
+    note: str = ""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -188,3 +219,8 @@ class PeriodStatus:
     objected: tuple[str, ...]
     share_fen: int | None
     next_step_at: datetime | None  # program moment
+    # WaitingForPreviousPeriod: the workflow id of the period it waits for.
+    waiting_for: str | None = None
+    # DataIntegrityStop / WaitingToRetry: the step and what it said.
+    stopped_step: str | None = None
+    problem: str | None = None

@@ -215,7 +215,8 @@ class PublicityRepository:
 
     def approved_before(self, plan_id: str, cutoff: datetime) -> list[ClaimRow]:
         """Claims of the plan waiting for publicity whose approval (the event that moved them
-        to AwaitingPublicity) is at or before the cut-off, oldest approval first."""
+        to AwaitingPublicity) is strictly before the cut-off, oldest approval first: one
+        approved at 00:00:00 exactly, racing the lock, belongs to the next period."""
         approved_at = (
             select(ClaimEventRow.claim_id, func.max(ClaimEventRow.at).label("at"))
             .where(ClaimEventRow.state == AWAITING_PUBLICITY)
@@ -230,7 +231,7 @@ class PublicityRepository:
         ).all()
         # Compared in Python: SQLite keeps moments as naive UTC text, so the comparison is
         # made on aware values read back through the model's type.
-        return [claim for claim, at in rows if _aware(at) <= cutoff]
+        return [claim for claim, at in rows if _aware(at) < cutoff]
 
     def publish(
         self, period_id: int, entries: list[PublicityEntry], *, share_fen: int, at: datetime

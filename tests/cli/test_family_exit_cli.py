@@ -18,7 +18,9 @@ def test_a_payer_cannot_leave_before_the_family_members_it_pays_for(tmp_path: Pa
         assert joined.returncode == 0, joined.stderr
     refused = run_cli(*standin, "leave", "--member", "16", "--on", "2026-12-01", env=env)
     assert refused.returncode == 3, refused.stderr
-    assert refused.stderr.count("\n") == 1 and "attached member 32 is still covered" in refused.stderr
+    assert (
+        refused.stderr.count("\n") == 1 and "attached member 32 is still covered" in refused.stderr
+    )
     assert (
         run_cli(*standin, "leave", "--member", "32", "--on", "2026-12-01", env=env).returncode == 0
     )

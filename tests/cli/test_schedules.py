@@ -1,5 +1,5 @@
 """`mutualaid schedules apply` on a real dev server: 00:00 Shanghai on the 7th and 21st,
-idempotent, one per plan."""
+idempotent, one per plan; a backfill before any apply is refused in one line."""
 
 from __future__ import annotations
 
@@ -26,6 +26,16 @@ async def test_schedules_are_created_once_then_updated_in_place() -> None:
     )
     try:
         cli_env = {"MUTUALAID_TEMPORAL_ADDRESS": f"127.0.0.1:{port}"}
+        # Before any Schedule exists, a backfill is refused in one line (no traceback).
+        early = run_cli(
+            "schedules", "backfill", "--from", "2026-12-07", "--to", "2026-12-21", env=cli_env
+        )
+        assert early.returncode == 3, early.stderr
+        assert early.stderr == (
+            "error: plan='chronic': has no Schedule periods-chronic yet; run `mutualaid "
+            "schedules apply` first\n"
+        )
+        assert early.stdout == ""
         first = run_cli("schedules", "apply", "--json", env=cli_env)
         assert first.returncode == 0, first.stderr
         assert json.loads(first.stdout) == [

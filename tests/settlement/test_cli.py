@@ -141,5 +141,5 @@ def test_settle_status_lists_periods_and_runs(state: Path) -> None:
     too_early = run_cli(
         "settle", "retry", "--sharing-date", "2026-10-14", "--as-of", "2026-10-14T12:00", env=env
     )
-    assert too_early.returncode == 2
+    assert too_early.returncode == 4  # not yet: wait, then run it again
     assert "attempt=1: is due on 2026-10-15" in too_early.stderr

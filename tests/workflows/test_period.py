@@ -30,7 +30,8 @@ from mutualaid.calendar import next_publicity_day, sharing_day_for, start_of_day
 from mutualaid.claim import ClaimState
 from mutualaid.plan import Plan
 from settlement.executor import InlineExecutor
-from settlement.store import MemberStore
+from settlement.schema import MEMBERS
+from settlement.store import Manifest, MemberStore
 from tests.workflows.claim_support import (
     PLANS,
     World,
@@ -58,6 +59,26 @@ def world(claims_env: WorkflowEnvironment, tmp_path: Path) -> Iterator[World]:
 
 
 RICH = 10_000_000_00  # a linked account that always covers the share
+
+
+def empty_population(store_root: str, *, shards: int, plan_id: str = "chronic") -> None:
+    """A member store whose first snapshot is a population of nobody: the tests' members
+    join through SQL (`World.member`) and are folded in at the first lock."""
+    store = MemberStore.create(store_root, plan_id, shards=shards)
+    snapshot = "population-empty"
+    files = tuple(store.write_shard(snapshot, s, MEMBERS.empty_table()) for s in range(shards))
+    store.commit_snapshot(
+        Manifest(
+            snapshot=snapshot,
+            plan_id=plan_id,
+            kind="population",
+            parent=None,
+            rules_version=PLANS[plan_id].rules_version,
+            period=None,
+            shards=files,
+            created_at="2026-01-01T00:00:00+00:00",
+        )
+    )
 
 
 @asynccontextmanager
@@ -116,7 +137,7 @@ async def start_period(world: World) -> tuple[WorkflowHandle[Any, Any], Any]:
 async def test_a_period_publicises_shares_debits_and_pays_its_cases(
     world: World, tmp_path: Path
 ) -> None:
-    MemberStore.create(world.store_root, "chronic", shards=2)
+    empty_population(world.store_root, shards=2)
     for _ in range(40):
         await world.member(age=30)
     async with period_worker(world, tmp_path):
@@ -158,7 +179,7 @@ async def test_a_period_publicises_shares_debits_and_pays_its_cases(
 async def test_an_objection_takes_a_case_out_and_lowers_the_share(
     world: World, tmp_path: Path
 ) -> None:
-    MemberStore.create(world.store_root, "chronic", shards=2)
+    empty_population(world.store_root, shards=2)
     for _ in range(30):
         await world.member(age=30)
     objector = await world.member(age=45, member_days=500)
@@ -187,7 +208,7 @@ async def test_an_objection_takes_a_case_out_and_lowers_the_share(
 async def test_failed_debits_are_retried_then_the_members_removed(
     world: World, tmp_path: Path
 ) -> None:
-    MemberStore.create(world.store_root, "chronic", shards=2)
+    empty_population(world.store_root, shards=2)
     for _ in range(10):
         await world.member(age=30)
     async with period_worker(world, tmp_path, opening_funds_fen=100):  # one yuan: nobody can pay
@@ -209,7 +230,7 @@ async def test_failed_debits_are_retried_then_the_members_removed(
 
 
 async def test_a_period_fired_twice_runs_once(world: World, tmp_path: Path) -> None:
-    MemberStore.create(world.store_root, "chronic", shards=1)
+    empty_population(world.store_root, shards=1)
     async with period_worker(world, tmp_path):
         day = next_publicity_day(await world.now())
         results = [
@@ -239,7 +260,7 @@ async def test_a_period_fired_twice_runs_once(world: World, tmp_path: Path) -> N
 async def test_a_debit_step_that_dies_resumes_the_same_run(world: World, tmp_path: Path) -> None:
     """The debit activity's first attempt dies after two shards; Temporal retries it and the
     engine resumes the frozen run from its done markers: one run, the same result."""
-    MemberStore.create(world.store_root, "chronic", shards=4)
+    empty_population(world.store_root, shards=4)
     for _ in range(40):
         await world.member(age=30)
     calls = {"debit_tasks": 0, "died": False}
@@ -275,7 +296,7 @@ async def test_a_debit_step_that_dies_resumes_the_same_run(world: World, tmp_pat
 async def test_the_surplus_of_one_period_lowers_the_share_of_the_next(
     world: World, tmp_path: Path
 ) -> None:
-    MemberStore.create(world.store_root, "chronic", shards=2)
+    empty_population(world.store_root, shards=2)
     for _ in range(37):
         await world.member(age=30)
     async with period_worker(world, tmp_path):
@@ -308,7 +329,7 @@ async def test_a_binding_per_case_cap_pays_each_case_what_the_period_funded(
 ) -> None:
     chronic = PLANS["chronic"]
     capped = replace(chronic, sharing=replace(chronic.sharing, per_case_cap_enabled=True))
-    MemberStore.create(world.store_root, "chronic", shards=2)
+    empty_population(world.store_root, shards=2)
     for _ in range(40):
         await world.member(age=30)
     async with period_worker(world, tmp_path, plans={**PLANS, "chronic": capped}):
