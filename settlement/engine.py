@@ -487,7 +487,7 @@ def _committed_result(
         return None
     _, output = _snapshots(publicity_date, attempt)
     ctx.store().advance_head(output)
-    return _result(
+    return run_result(
         existing,
         publicity_date.isoformat(),
         output,
@@ -593,7 +593,7 @@ def _run(
             _record_period_money(
                 session, period, runs.runs(period.id), share, attempt == last, totals, now
             )
-        result = _result(
+        result = run_result(
             run_row,
             period_key,
             output_snapshot,
@@ -727,7 +727,7 @@ def _ledger_history(
     return history
 
 
-def _result(
+def run_result(
     run: DebitRunRow,
     period: str,
     snapshot: str,

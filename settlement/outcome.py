@@ -28,7 +28,7 @@ from infra.models import PeriodRow
 from infra.repositories import DebitRunRepository, PeriodRepository
 from infra.repositories.periods import CANCELLED
 from mutualaid.errors import IntegrityError
-from settlement.engine import LockResult, RunResult, Settlement
+from settlement.engine import LockResult, RunResult, Settlement, run_result
 from settlement.store import Manifest, MemberStore
 
 
@@ -100,20 +100,14 @@ def run_outcome(
             return None
         rows = sum(shard.rows for shard in runs.shards(run))
         removed = _removed(period, run.frozen_plan)
-        result = RunResult(
-            period=publicity_date.isoformat(),
-            attempt=run.attempt,
-            share_fen=run.share_fen,
-            members=run.members,
+        result = run_result(
+            run,
+            publicity_date.isoformat(),
+            snapshot,
             rows=rows,
-            charge_fen=(run.paid_fen or 0) + (run.unpaid_fen or 0),
-            paid_fen=run.paid_fen or 0,
-            unpaid_fen=run.unpaid_fen or 0,
-            subsidy_fen=run.subsidy_fen or 0,
             removed=removed,
-            snapshot=snapshot,
             already_done=already_done,
-            period_closed=period.closed_at is not None,
+            closed=period.closed_at is not None,
         )
     store = ctx.store()
     if not store.has_manifest(snapshot):

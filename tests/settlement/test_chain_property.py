@@ -331,7 +331,7 @@ def test_any_order_of_steps_with_kills_keeps_the_chain_and_the_money_right(
 
 @pytest.mark.slow
 @pytest.mark.timeout(1500)
-@runs(100)
+@runs(60)
 @given(sequence=st.lists(steps, min_size=10, max_size=40))
 def test_any_order_of_steps_with_kills_keeps_the_chain_and_the_money_right_at_length(
     templates: Templates, sequence: list[Step], monkeypatch: pytest.MonkeyPatch

@@ -4,11 +4,16 @@ and exits 4; a wrong period is cancelled and the chain goes on; a damaged store 
 from __future__ import annotations
 
 import json
+from datetime import date
 from pathlib import Path
 
 import pytest
 
+from infra.db import make_engine
+from settlement.engine import Settlement, retry
+from settlement.executor import InlineExecutor
 from tests.helpers import run_cli
+from tests.settlement.conftest import CHRONIC, LATER
 
 
 @pytest.fixture
@@ -45,8 +50,15 @@ def test_a_lock_that_must_wait_names_the_period_and_exits_4_and_a_cancel_undoes_
     assert code == 4
     assert err.startswith("error: ") and err.count("\n") == 1
     assert "waits for period-chronic-2026-10-07 (debiting) to close" in err
+    # The retries as the period workflow runs them (the command line's retry has its tests).
+    state = Path(env["MUTUALAID_STATE_DIR"])
+    db = make_engine(f"sqlite:///{state / 'mutualaid.db'}")
+    ctx = Settlement(
+        db=db, store_root=str(state / "store"), plan=CHRONIC.plan, executor=InlineExecutor()
+    )
     for _ in range(5):
-        assert settle(env, "retry", "--sharing-date", "2026-10-14")[0] == 0
+        retry(ctx, date(2026, 10, 14), now=LATER)
+    db.dispose()
     assert settle(env, "lock", "--publicity-date", "2026-10-21")[0] == 0
 
     cancel = run_cli(
