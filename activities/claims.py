@@ -32,7 +32,7 @@ from mutualaid.eligibility import ClaimFacts, Reason, Refusal, decide_claim
 from mutualaid.jury import juror_refusal
 from mutualaid.membership import ChangeKind, MemberChange, MemberStatus
 from mutualaid.plan import Plan
-from settlement.members import current_member
+from settlement.members import current_member, current_members
 from workflows import claim_messages as msg
 
 
@@ -156,18 +156,21 @@ class ClaimActivities:
         eligible: list[Vote] = []
         seen: set[int] = set()
         repeated = 0
-        # Look the jurors up in a reading transaction first (a shard read each when the plan
-        # has a store): the write that follows holds the database for a moment only.
+        # Look the jurors up in a reading transaction first (each shard read once for the
+        # batch): the write that follows holds the database for a moment only.
         with refusals_are_final(), reading(self._engine) as session:
             qualified = JuryRepository(session).qualified(
                 plan_id, {v.juror_id for v in batch.votes}, on=batch.on
+            )
+            jurors = current_members(
+                self._store_root, session, plan_id, (v.juror_id for v in batch.votes)
             )
             for vote in batch.votes:
                 if vote.juror_id in seen:
                     repeated += 1
                     continue
                 seen.add(vote.juror_id)
-                juror = current_member(self._store_root, session, plan_id, vote.juror_id)
+                juror = jurors[vote.juror_id]
                 refusal = juror_refusal(
                     batch.terms,
                     juror,

@@ -13,7 +13,7 @@ import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from temporalio.exceptions import ApplicationError
+from temporalio.exceptions import ApplicationError, ApplicationErrorCategory
 
 from mutualaid.errors import (
     ConflictError,
@@ -52,7 +52,10 @@ def refusals_are_final() -> Iterator[None]:
     try:
         yield
     except NotYetError as exc:
-        raise ApplicationError(str(exc), exc.waiting_for, type=NOT_YET) from exc
+        # Benign: waiting is expected, so the SDK logs no failure traceback for it.
+        raise ApplicationError(
+            str(exc), exc.waiting_for, type=NOT_YET, category=ApplicationErrorCategory.BENIGN
+        ) from exc
     except (IntegrityError, InvariantError) as exc:
         kind = type(exc).__name__
         if kind not in INTEGRITY_TYPES:

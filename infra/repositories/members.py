@@ -49,6 +49,24 @@ class MemberChangeRepository:
             raise InvariantError(f"member change {change_key} was recorded with other content")
         return created
 
+    def pending_for(
+        self, plan_id: str, member_ids: Iterable[int]
+    ) -> list[tuple[int, MemberChange]]:
+        """The pending changes of these members, in recording order (a batch look-up)."""
+        ids = sorted(set(member_ids))
+        rows: list[MemberChangeRow] = []
+        for start in range(0, len(ids), 500):
+            rows.extend(
+                self._session.scalars(
+                    select(MemberChangeRow).where(
+                        MemberChangeRow.plan_id == plan_id,
+                        MemberChangeRow.applied_snapshot.is_(None),
+                        MemberChangeRow.member_id.in_(ids[start : start + 500]),
+                    )
+                )
+            )
+        return [(row.id, _change(row)) for row in sorted(rows, key=lambda r: r.id)]
+
     def _by_key(self, change_key: str) -> MemberChangeRow | None:
         return self._session.scalars(
             select(MemberChangeRow).where(MemberChangeRow.change_key == change_key)
