@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Engine
@@ -24,6 +24,7 @@ from infra.repositories import (
     DebitRunRepository,
     MemberChangeRepository,
     PeriodRepository,
+    PublicityRepository,
     ShardTotals,
 )
 from infra.repositories.periods import CANCELLED
@@ -31,6 +32,7 @@ from mutualaid.calendar import (
     is_sharing_day,
     nth_day_after,
     publicity_day_for,
+    publicity_days_between,
     roster_cutoff,
     sharing_day_for,
     start_of_day,
@@ -49,7 +51,7 @@ from mutualaid.share import Share, compute_share, surplus_out
 from settlement.executor import Executor, Progress
 from settlement.reconcile import RunTotals, check_run, reconcile_shards
 from settlement.store import Manifest, MemberStore
-from settlement.tasks import debit_task, lock_task, shard_file_from
+from settlement.tasks import debit_task, lock_task, shard_file_from, verify_shard_task
 
 # Simulated rail: what a newly joined member's linked account holds when first locked.
 DEFAULT_OPENING_FUNDS_FEN = 100_00
@@ -131,23 +133,12 @@ def lock_roster(
     store = ctx.store()
     snapshot = f"roster-{publicity_date.isoformat()}"
     with reading(ctx.db) as session:
-        period = PeriodRepository(session).get(ctx.plan.id, publicity_date)
-        if period is not None and period.state == CANCELLED:
-            raise RefusedError(
-                "period", period.workflow_id, "was cancelled; its cases go to the next period"
-            )
-        if period is not None and period.members is not None and store.has_manifest(snapshot):
-            store.advance_head(snapshot)  # finishes a lock killed after its SQL commit
-            return LockResult(
-                period=publicity_date.isoformat(),
-                snapshot=snapshot,
-                members=period.members,
-                joined=0,
-                exited=0,
-                aged_out=0,
-                already_done=True,
-            )
-        parent = _roster_parent(session, store, ctx.plan.id, publicity_date)
+        done = _locked_already(session, store, ctx.plan.id, publicity_date)
+        if done is not None:
+            return done
+        chain = _chain_parent(session, ctx.plan.id, publicity_date)
+        parent = _roster_parent(store, ctx.plan.id, publicity_date, chain)
+    verify_snapshot(ctx, parent)
     frozen = _stored_lock_plan(store, snapshot)
     if frozen is None:
         frozen = _lock_plan(ctx, store, publicity_date, snapshot, parent, opening_funds_fen)
@@ -157,17 +148,25 @@ def lock_roster(
             snapshot,
             f"was frozen on parent {frozen['parent']}, but the chain ends at {parent}",
         )
-    # Validated: from here on the lock writes.
+    # Validated: from here on the lock writes. The chain is checked again under the plan's
+    # lock in the transaction that opens the period, so two locks of different days racing
+    # each other can never both build on the same parent.
     with unit_of_work(ctx.db) as session:
+        PeriodRepository(session).lock_plan(ctx.plan.id)
+        if _chain_parent(session, ctx.plan.id, publicity_date) != chain:
+            raise ConflictError(
+                "publicity_date", publicity_date.isoformat(), "the chain moved while locking"
+            )
+        _locked_already(session, store, ctx.plan.id, publicity_date)  # cancelled meanwhile?
         PeriodRepository(session).open(
             ctx.plan.id, publicity_date, rules_version=ctx.plan.rules_version, at=now
         )
     store.clear_staging(snapshot, store.snapshot_dir(snapshot))
-    store.write_once(
-        _lock_plan_path(store, snapshot),
-        json.dumps(frozen, sort_keys=True).encode(),
-        step=snapshot,
+    # Of two drivers of the same lock, the first plan written is the one both follow.
+    store.write_if_absent(
+        _lock_plan_path(store, snapshot), json.dumps(frozen, sort_keys=True).encode(), step=snapshot
     )
+    frozen = _stored_lock_plan(store, snapshot) or frozen
     with reading(ctx.db) as session:
         changes = MemberChangeRepository(session).by_ids(frozen["change_ids"])
     by_shard: dict[int, list[dict[str, Any]]] = {s: [] for s in range(store.shards)}
@@ -206,20 +205,45 @@ def lock_roster(
     )
 
 
-def _roster_parent(session: Any, store: MemberStore, plan_id: str, publicity_date: date) -> str:
-    """The snapshot a period's roster is built on: the final snapshot of the plan's previous
-    period, which must be closed, or the population when the plan has no period yet. Checks
-    the order of periods and that the parent's files are all there."""
-    periods = PeriodRepository(session)
-    latest = periods.latest(plan_id)
-    if latest is not None and latest.publicity_date > publicity_date:
+def _locked_already(
+    session: Any, store: MemberStore, plan_id: str, publicity_date: date
+) -> LockResult | None:
+    """The lock's result when the roster is committed (a re-run writes nothing, but finishes
+    a HEAD a killed lock left behind); refusals for a cancelled day and a lost roster."""
+    period = PeriodRepository(session).get(plan_id, publicity_date)
+    snapshot = f"roster-{publicity_date.isoformat()}"
+    if period is None:
+        return None
+    if period.state == CANCELLED:
         raise RefusedError(
-            "publicity_date",
-            publicity_date.isoformat(),
-            f"is before the plan's latest period {latest.workflow_id}; periods run in order",
+            "period", period.workflow_id, "was cancelled; its cases go to the next period"
         )
-    previous = periods.previous(plan_id, publicity_date)
-    if previous is None:
+    if period.members is None:
+        return None
+    if not store.has_manifest(snapshot):
+        raise IntegrityError(
+            "snapshot", snapshot, f"is missing, but {period.workflow_id} is locked in SQL"
+        )
+    store.advance_head(snapshot)
+    return LockResult(
+        period=publicity_date.isoformat(),
+        snapshot=snapshot,
+        members=period.members,
+        joined=0,
+        exited=0,
+        aged_out=0,
+        already_done=True,
+    )
+
+
+def _roster_parent(
+    store: MemberStore, plan_id: str, publicity_date: date, chain: str | None
+) -> str:
+    """The snapshot a period's roster is built on: the previous period's final snapshot
+    (`chain`, from `_chain_parent`), or the population when the plan has no period yet.
+    Checks that the parent's files are all there."""
+    parent = chain
+    if parent is None:
         parent = store.head()
         if parent is None:
             raise InputError(
@@ -233,18 +257,61 @@ def _roster_parent(session: Any, store: MemberStore, plan_id: str, publicity_dat
                 f"is a {first.kind} snapshot, but SQL has no period of plan {plan_id} before "
                 f"{publicity_date}: the store and the database do not belong together",
             )
-    else:
-        if previous.closed_at is None:
+    store.check_files(store.manifest(parent))
+    return parent
+
+
+def _chain_parent(session: Any, plan_id: str, publicity_date: date) -> str | None:
+    """The final snapshot of the period before this one on the calendar, from SQL (None for a
+    plan's first period). Every publicity day between must have run and closed, or have been
+    cancelled: a lock never skips a day and never builds beside an open period."""
+    periods = PeriodRepository(session)
+    latest = periods.latest(plan_id)
+    if latest is not None and latest.publicity_date > publicity_date:
+        raise RefusedError(
+            "publicity_date",
+            publicity_date.isoformat(),
+            f"is before the plan's latest period {latest.workflow_id}; periods run in order",
+        )
+    previous = periods.previous(plan_id, publicity_date)
+    if previous is None:
+        return None
+    between = publicity_days_between(
+        previous.publicity_date + timedelta(days=1), publicity_date - timedelta(days=1)
+    )
+    for day in between:
+        if periods.get(plan_id, day) is None:
+            missing = f"period-{plan_id}-{day.isoformat()}"
             raise NotYetError(
                 "period",
                 f"period-{plan_id}-{publicity_date.isoformat()}",
-                f"waits for {previous.workflow_id} ({previous.state}) to close: a roster is "
-                "built on the previous period's final snapshot",
-                waiting_for=previous.workflow_id,
+                f"waits for {missing} (not started) to run and close, or to be cancelled: "
+                "periods never skip a publicity day",
+                waiting_for=missing,
             )
-        parent = final_snapshot(session, previous)
-    store.check_files(store.manifest(parent))
-    return parent
+    if previous.closed_at is None:
+        raise NotYetError(
+            "period",
+            f"period-{plan_id}-{publicity_date.isoformat()}",
+            f"waits for {previous.workflow_id} ({previous.state}) to close: a roster is "
+            "built on the previous period's final snapshot",
+            waiting_for=previous.workflow_id,
+        )
+    return final_snapshot(session, previous)
+
+
+def verify_snapshot(ctx: Settlement, snapshot: str) -> None:
+    """Every shard of a snapshot matches its manifest's checksum (read in parallel on the
+    executor): a step's input is proven sound before the step writes anything."""
+    store = ctx.store()
+    problems = ctx.executor.map(
+        verify_shard_task,
+        [(ctx.store_root, ctx.plan.id, snapshot, s) for s in range(store.shards)],
+        on_done=ctx._progress(f"verify {snapshot}"),
+    )
+    for problem in problems:
+        if problem["error"]:
+            raise IntegrityError("shard", problem["path"], problem["error"])
 
 
 def final_snapshot(session: Any, period: PeriodRow) -> str:
@@ -468,11 +535,12 @@ def _snapshots(publicity_date: date, attempt: int) -> tuple[str, str]:
 
 
 def _check_input(ctx: Settlement, publicity_date: date, attempt: int) -> None:
-    """The input snapshot must be committed, of this plan, with all its files: checked before
-    anything of the run is written."""
+    """The input snapshot must be committed, of this plan, with all its files, each matching
+    its checksum: checked before anything of the run is written."""
     store = ctx.store()
     source, _ = _snapshots(publicity_date, attempt)
     store.check_files(store.manifest(source))
+    verify_snapshot(ctx, source)
 
 
 def _committed_result(
@@ -609,46 +677,70 @@ def _run(
 def cancel_period(
     ctx: Settlement, publicity_date: date, *, reason: str, now: datetime
 ) -> CancelResult:
-    """Cancel a period an operator opened by mistake, before any money moved: its row stays
-    as `cancelled` with the reason, its roster (if locked) leaves the chain (HEAD goes back to
-    the roster's parent, and the member changes it folded wait for the next lock). Refused
-    once a debit run is frozen: from then on money may have moved. Cancelling again is a
-    no-op."""
+    """Cancel a period an operator opened by mistake, or skip a publicity day that will not
+    run, before any money moved: the row stays (or is made) as `cancelled` with the reason; a
+    locked roster leaves the chain (HEAD goes back to the roster's parent, and the member
+    changes it folded wait for the next lock); the next period builds on the one before.
+    Refused once a debit run exists (money may have moved), once the period's list is
+    published (its cases are before the public), or when a later period is built on it.
+    Cancelling again writes nothing (it only finishes a HEAD a killed cancel left behind)."""
     if not reason.strip():
         raise InputError("reason", reason, "must say why the period is cancelled")
+    roster_cutoff(publicity_date)  # refuses a day that is not the 7th or 21st
     store = ctx.store()
     snapshot = f"roster-{publicity_date.isoformat()}"
-    with reading(ctx.db) as session:
-        period = PeriodRepository(session).get(ctx.plan.id, publicity_date)
-        workflow_id = f"period-{ctx.plan.id}-{publicity_date.isoformat()}"
-        if period is None:
-            raise InputError("period", workflow_id, "does not exist")
-        if period.state == CANCELLED:
-            return CancelResult(period=workflow_id, roster_removed=False, already_done=True)
-        runs = DebitRunRepository(session).runs(period.id)
-        if runs:
-            raise RefusedError(
-                "period",
-                workflow_id,
-                f"has a debit run (attempt {runs[0].attempt}, {runs[0].state}): money may have "
-                "moved, so it cannot be cancelled",
-            )
-        later = PeriodRepository(session).latest(ctx.plan.id)
-        if later is not None and later.publicity_date > publicity_date:
-            raise RefusedError(
-                "period", workflow_id, f"has a later period {later.workflow_id} built on it"
-            )
+    workflow_id = f"period-{ctx.plan.id}-{publicity_date.isoformat()}"
     roster_parent = store.manifest(snapshot).parent if store.has_manifest(snapshot) else None
     with unit_of_work(ctx.db) as session:
-        row = _period(session, ctx.plan.id, publicity_date)
-        PeriodRepository(session).cancel(row, reason=reason, at=now)
-        if roster_parent is not None:
-            MemberChangeRepository(session).unapply(snapshot=snapshot)
+        periods = PeriodRepository(session)
+        periods.lock_plan(ctx.plan.id)  # checks and writes in one serialised transaction
+        period = periods.get(ctx.plan.id, publicity_date)
+        if period is not None and period.state == CANCELLED:
+            already = True
+        else:
+            already = False
+            _check_cancel(session, ctx.plan.id, publicity_date, period)
+            if period is None:
+                period, _ = periods.open(
+                    ctx.plan.id, publicity_date, rules_version=ctx.plan.rules_version, at=now
+                )
+            periods.cancel(period, reason=reason, at=now)
+            if roster_parent is not None:
+                MemberChangeRepository(session).unapply(snapshot=snapshot)
     if roster_parent is not None and store.head() == snapshot:
         store.set_head(roster_parent)
     return CancelResult(
-        period=workflow_id, roster_removed=roster_parent is not None, already_done=False
+        period=workflow_id,
+        roster_removed=roster_parent is not None and not already,
+        already_done=already,
     )
+
+
+def _check_cancel(
+    session: Any, plan_id: str, publicity_date: date, period: PeriodRow | None
+) -> None:
+    workflow_id = f"period-{plan_id}-{publicity_date.isoformat()}"
+    later = PeriodRepository(session).latest(plan_id)
+    if later is not None and later.publicity_date > publicity_date:
+        raise RefusedError(
+            "period", workflow_id, f"has a later period {later.workflow_id} built after it"
+        )
+    if period is None:
+        return
+    runs = DebitRunRepository(session).runs(period.id)
+    if runs:
+        raise RefusedError(
+            "period",
+            workflow_id,
+            f"has a debit run (attempt {runs[0].attempt}, {runs[0].state}): money may have "
+            "moved, so it cannot be cancelled",
+        )
+    if PublicityRepository(session).entries(period.id):
+        raise RefusedError(
+            "period",
+            workflow_id,
+            "has published its list of cases: they are before the public, so it runs on",
+        )
 
 
 def _record_period_money(

@@ -204,7 +204,8 @@ def yearly_charges_task(
     """Check one shard across the periods of a calendar year, in order: nobody is charged
     more than the annual cap in all of them together, and nobody removed for non-payment in a
     period is on a later period's ledger. `periods` lists each period's attempt-0 ledger and
-    its last attempt's ledger, with the checksums SQL recorded."""
+    its last attempt's ledger, with the checksums SQL recorded, and whether its charges count
+    toward the year (the period before the year's first counts only for its removals)."""
     store = MemberStore.open(store_root, plan_id)
     errors: list[str] = []
     charged_ids: list[npt.NDArray[np.int64]] = []
@@ -221,8 +222,9 @@ def yearly_charges_task(
                 f"shard {shard}: {len(again)} members removed for non-payment are charged again "
                 f"in {entry['period']} (e.g. member {int(again[0])})"
             )
-        charged_ids.append(ids)
-        charges.append(first["charge_fen"].to_numpy())
+        if entry["charges"]:  # a period of the year whose cap is checked
+            charged_ids.append(ids)
+            charges.append(first["charge_fen"].to_numpy())
         final = _read_ledger(store, entry["period"], entry["last"], shard, entry["last_sha"])
         if isinstance(final, str):
             return {"shard": shard, "errors": [final]}

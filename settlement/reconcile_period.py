@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
-from infra.db import reading, unit_of_work
+from infra.db import reading
 from infra.repositories import DebitRunRepository, PeriodRepository
 from infra.repositories.periods import CANCELLED
 from mutualaid.calendar import sharing_day_for
@@ -54,7 +54,7 @@ class _Figures:
 
 def reconcile_period(ctx: Settlement, publicity_date: date) -> PeriodReconciliation:
     store = ctx.store()
-    with unit_of_work(ctx.db) as session:
+    with reading(ctx.db) as session:
         period = PeriodRepository(session).get(ctx.plan.id, publicity_date)
         if period is None:
             raise InputError(
@@ -206,13 +206,15 @@ def _yearly_problems(ctx: Settlement, publicity_date: date) -> list[str]:
     with reading(ctx.db) as session:
         runs_repo = DebitRunRepository(session)
         periods: list[dict[str, Any]] = []
-        for period in PeriodRepository(session).list(plan_id=ctx.plan.id):
-            if (
-                period.state == CANCELLED
-                or period.sharing_date.year != year
-                or period.publicity_date > publicity_date
-            ):
-                continue
+        chain = [
+            p
+            for p in PeriodRepository(session).list(plan_id=ctx.plan.id)
+            if p.state != CANCELLED and p.publicity_date <= publicity_date
+        ]
+        this_year = [i for i, p in enumerate(chain) if p.sharing_date.year == year]
+        # The period before the year's first one too: its removals cross the year boundary.
+        first = max(this_year[0] - 1, 0) if this_year else len(chain)
+        for period in chain[first:]:
             committed = [r for r in runs_repo.runs(period.id) if r.state == "committed"]
             if not committed or committed[0].attempt != 0:
                 continue
@@ -222,6 +224,7 @@ def _yearly_problems(ctx: Settlement, publicity_date: date) -> list[str]:
             periods.append(
                 {
                     "period": period.publicity_date.isoformat(),
+                    "charges": period.sharing_date.year == year,
                     "last": last.attempt,
                     "first_shas": first_shas,
                     "last_shas": last_shas,
@@ -238,6 +241,7 @@ def _yearly_problems(ctx: Settlement, publicity_date: date) -> list[str]:
                 [
                     {
                         "period": p["period"],
+                        "charges": p["charges"],
                         "last": p["last"],
                         "first_sha": p["first_shas"][shard],
                         "last_sha": p["last_shas"][shard],

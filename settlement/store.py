@@ -33,7 +33,7 @@ import pyarrow.compute as pc
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
-from mutualaid.errors import InputError, IntegrityError
+from mutualaid.errors import ConflictError, InputError, IntegrityError
 from mutualaid.membership import Member
 from settlement.schema import MEMBERS, STORE_FORMAT, member_from_row
 
@@ -285,24 +285,33 @@ class MemberStore:
         must never change once written. Staged under `staging/<step>/`, then put in place only
         if the name is free; an existing file with the same bytes is left as it is (a resumed
         or racing writer), one with other bytes is a data-integrity error."""
-        staging = self.staging_dir(step)
-        self.fs.create_dir(staging, recursive=True)
-        self.fs.create_dir(path.rsplit("/", 1)[0], recursive=True)
-        temporary = f"{staging}/{uuid.uuid4().hex}-{path.rsplit('/', 1)[-1]}"
-        with self.fs.open_output_stream(temporary) as stream:
-            stream.write(data)
-        try:
-            placed = _place_if_absent(self.fs, temporary, path)
-        finally:
-            if self.fs.get_file_info(temporary).type != pafs.FileType.NotFound:
-                self.fs.delete_file(temporary)
-        if placed:
+        if self.write_if_absent(path, data, step=step):
             return
         existing = _read(self.fs, path)
         if existing != data:
             raise IntegrityError(
                 "file", path, "already exists with other contents; committed files never change"
             )
+
+    def write_if_absent(self, path: str, data: bytes, *, step: str) -> bool:
+        """Put a file in place through the step's staging folder unless its name is taken;
+        returns whether this call placed it."""
+        staging = self.staging_dir(step)
+        self.fs.create_dir(path.rsplit("/", 1)[0], recursive=True)
+        for _ in range(5):
+            self.fs.create_dir(staging, recursive=True)
+            temporary = f"{staging}/{uuid.uuid4().hex}-{path.rsplit('/', 1)[-1]}"
+            with self.fs.open_output_stream(temporary) as stream:
+                stream.write(data)
+            try:
+                return _place_if_absent(self.fs, temporary, path)
+            except FileNotFoundError:
+                # Another driver of the step cleared its staging under us: stage again.
+                continue
+            finally:
+                if self.fs.get_file_info(temporary).type != pafs.FileType.NotFound:
+                    self.fs.delete_file(temporary)
+        raise ConflictError("file", path, "another run of this step keeps clearing its staging")
 
     def staging_dir(self, step: str) -> str:
         return f"{self.base}/staging/{step}"

@@ -113,6 +113,19 @@ def debit_task(store_root: str, plan_id: str, frozen: dict[str, Any], shard: int
     return result
 
 
+def verify_shard_task(store_root: str, plan_id: str, snapshot: str, shard: int) -> dict[str, Any]:
+    """Check one shard of a committed snapshot against its manifest's checksum."""
+    store = MemberStore.open(store_root, plan_id)
+    entry = store.manifest(snapshot).shards[shard]
+    path = f"{store.snapshot_dir(snapshot)}/{entry.file}"
+    data = store.read_file(path)
+    if data is None:
+        return {"shard": shard, "path": path, "error": "is missing"}
+    if hashlib.sha256(data).hexdigest() != entry.sha256:
+        return {"shard": shard, "path": path, "error": "does not match its manifest checksum"}
+    return {"shard": shard, "path": path, "error": None}
+
+
 def ledger_totals_task(
     store_root: str, plan_id: str, period: str, attempt: int, shard: int, shards: int, sha256: str
 ) -> dict[str, Any]:

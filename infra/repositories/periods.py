@@ -7,7 +7,14 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from infra.models import ClaimEventRow, ClaimRow, ObjectionRow, PeriodRow, PublicityEntryRow
+from infra.models import (
+    ClaimEventRow,
+    ClaimRow,
+    ObjectionRow,
+    PeriodRow,
+    PlanRow,
+    PublicityEntryRow,
+)
 from infra.repositories._common import insert_or_find
 from mutualaid.calendar import sharing_day_for
 from mutualaid.claim import ClaimState
@@ -68,6 +75,11 @@ class PeriodRepository:
             .order_by(PeriodRow.publicity_date.desc())
             .limit(1)
         ).one_or_none()
+
+    def lock_plan(self, plan_id: str) -> None:
+        """Serialise the steps that move a plan's chain until this transaction ends: a row lock
+        on the plan on PostgreSQL; SQLite's write transactions are serial already."""
+        self._session.execute(select(PlanRow.id).where(PlanRow.id == plan_id).with_for_update())
 
     def latest(self, plan_id: str) -> PeriodRow | None:
         """The plan's latest period that was not cancelled."""

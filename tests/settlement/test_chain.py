@@ -83,7 +83,7 @@ def test_reconcile_finds_a_forked_roster_and_the_members_it_overcharges(
     lock_roster(ctx, DEC_7, now=LATER)
     close_period(ctx, DEC_7)
     monkeypatch.setattr(
-        engine_module, "_roster_parent", lambda *args: "roster-2026-12-07", raising=True
+        engine_module, "_chain_parent", lambda *args: "roster-2026-12-07", raising=True
     )
     lock_roster(ctx, DEC_21, now=LATER)
     monkeypatch.undo()
@@ -100,7 +100,7 @@ def test_the_yearly_check_finds_removed_members_charged_again_and_the_cap_exceed
     ctx = small_settlement(fresh_db, tmp_path / "store")
     lock_roster(ctx, DEC_7, now=LATER)
     close_period(ctx, DEC_7)
-    monkeypatch.setattr(engine_module, "_roster_parent", lambda *args: "roster-2026-12-07")
+    monkeypatch.setattr(engine_module, "_chain_parent", lambda *args: "roster-2026-12-07")
     lock_roster(ctx, DEC_21, now=LATER)
     monkeypatch.undo()
     close_period(ctx, DEC_21)
@@ -131,7 +131,9 @@ def test_a_lock_of_an_earlier_day_is_refused_and_writes_nothing(
     debit(ctx, sharing(DEC_21), aid_fen=1_000_000, now=LATER)
 
 
-@pytest.mark.parametrize("damage", ["corrupt manifest", "missing shard", "altered shard"])
+@pytest.mark.parametrize(
+    "damage", ["corrupt manifest", "missing shard", "altered shard", "flipped byte"]
+)
 def test_a_lock_on_a_damaged_store_is_refused_before_the_period_opens(
     fresh_db: Engine, tmp_path: Path, damage: str
 ) -> None:
@@ -144,6 +146,11 @@ def test_a_lock_on_a_damaged_store_is_refused_before_the_period_opens(
         (folder / "manifest.json").write_text("{not json")
     elif damage == "missing shard":
         (folder / "shard-00001.parquet").unlink()
+    elif damage == "flipped byte":  # same size: only the checksum can tell
+        shard = folder / "shard-00001.parquet"
+        data = bytearray(shard.read_bytes())
+        data[len(data) // 2] ^= 0xFF
+        shard.write_bytes(bytes(data))
     else:
         shard = folder / "shard-00001.parquet"
         shard.write_bytes(shard.read_bytes() + b"tail")
@@ -345,3 +352,118 @@ def test_a_resumed_run_writes_the_same_bytes_as_a_clean_run_whatever_its_as_of(
     assert store_bytes(killed_root) == expected
     other_db.dispose()
     shutil.rmtree(second)
+
+
+def test_a_lock_never_skips_a_publicity_day_that_has_not_run(
+    fresh_db: Engine, tmp_path: Path
+) -> None:
+    root = tmp_path / "store"
+    ctx = small_settlement(fresh_db, root, members=500)
+    lock_roster(ctx, NOV_21, now=LATER)
+    close_period(ctx, NOV_21, aid=1_000_000)
+    before = unchanged(ctx, root)
+    with pytest.raises(NotYetError, match="waits for period-chronic-2026-12-07 \\(not started\\)"):
+        lock_roster(ctx, DEC_21, now=LATER)
+    assert unchanged(ctx, root) == before
+    # Skipping the day on purpose is an operator's explicit, recorded act.
+    skipped = cancel_period(ctx, DEC_7, reason="no period this day", now=LATER)
+    assert not skipped.roster_removed and not skipped.already_done
+    locked = lock_roster(ctx, DEC_21, now=LATER)
+    assert ctx.store().manifest(locked.snapshot).parent == "debit-2026-11-21-a5"
+
+
+def test_a_lock_racing_the_lock_of_an_earlier_day_waits_instead_of_forking(
+    fresh_db: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Both locks pass their checks on an empty chain; the earlier day opens its period while
+    the later one verifies its input. The later one must find the chain moved (it now waits
+    for the earlier day) and write nothing, never build a second roster on the population."""
+    root = tmp_path / "store"
+    ctx = small_settlement(fresh_db, root, members=500)
+    verify = engine_module.verify_snapshot
+
+    def meanwhile(context: Settlement, snapshot: str) -> None:
+        monkeypatch.setattr(engine_module, "verify_snapshot", verify)
+        lock_roster(ctx, DEC_7, now=LATER)
+        verify(context, snapshot)
+
+    monkeypatch.setattr(engine_module, "verify_snapshot", meanwhile)
+    with pytest.raises((NotYetError, ConflictError)):
+        lock_roster(ctx, DEC_21, now=LATER)
+    with unit_of_work(fresh_db) as session:
+        assert [p.publicity_date for p in PeriodRepository(session).list()] == [DEC_7]
+    assert not ctx.store().has_manifest("roster-2026-12-21")
+
+
+def test_a_period_whose_list_is_published_cannot_be_cancelled(
+    fresh_db: Engine, tmp_path: Path
+) -> None:
+    """Its cases are before the public (and told they are publicised): cancelling the period
+    would strand them, so it runs on."""
+    from infra.repositories import ClaimRepository, PublicityEntry, PublicityRepository
+    from tests.infra.test_repositories import new_claim
+
+    root = tmp_path / "store"
+    ctx = small_settlement(fresh_db, root, members=500)
+    lock_roster(ctx, DEC_7, now=LATER)
+    with unit_of_work(fresh_db) as session:
+        ClaimRepository(session).add(new_claim("c-published", member_id=7), at=LATER)
+        period = PeriodRepository(session).get("chronic", DEC_7)
+        assert period is not None
+        entry = PublicityEntry(
+            claim_id="c-published",
+            masked_member="000***07",
+            age=50,
+            condition="Malignant Tumour",
+            hospital="Ruijin Hospital",
+            benefit_fen=10_000_000,
+        )
+        PublicityRepository(session).publish(period.id, [entry], share_fen=100, at=LATER)
+    before = unchanged(ctx, root)
+    with pytest.raises(RefusedError, match="published its list"):
+        cancel_period(ctx, DEC_7, reason="too late", now=LATER)
+    assert unchanged(ctx, root) == before
+
+
+def test_a_cancel_killed_before_head_moved_is_finished_by_its_rerun(
+    fresh_db: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = tmp_path / "store"
+    ctx = small_settlement(fresh_db, root, members=500)
+    population = ctx.store().head()
+    lock_roster(ctx, DEC_7, now=LATER)
+
+    def killed(self: object, snapshot: str) -> None:
+        raise KeyboardInterrupt
+
+    with monkeypatch.context() as patch:
+        patch.setattr(type(ctx.store()), "set_head", killed)
+        with pytest.raises(KeyboardInterrupt):
+            cancel_period(ctx, DEC_7, reason="locked by mistake", now=LATER)
+    assert ctx.store().head() == "roster-2026-12-07"
+    again = cancel_period(ctx, DEC_7, reason="locked by mistake", now=LATER)
+    assert again.already_done
+    assert ctx.store().head() == population
+    lock_roster(ctx, DEC_21, now=LATER)
+
+
+def test_a_staging_file_cleared_by_another_driver_is_staged_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from settlement import store as store_module
+    from tests.settlement.test_store import populated
+
+    store = populated(tmp_path, list(range(1, 11)))
+    place = store_module._place_if_absent
+    calls = []
+
+    def cleared_once(fs: object, temporary: str, path: str) -> bool:
+        calls.append(temporary)
+        if len(calls) == 1:
+            Path(temporary).unlink()  # the other driver's clear_staging
+        return place(fs, temporary, path)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(store_module, "_place_if_absent", cleared_once)
+    path = f"{store.snapshot_dir('gen-1')}/note.json"
+    store.write_once(path, b"one", step="gen-1")
+    assert Path(path).read_bytes() == b"one" and len(calls) == 2
