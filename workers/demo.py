@@ -45,7 +45,12 @@ from infra.config import Settings
 from infra.db import unit_of_work
 from infra.repositories import ActorRepository, JuryRepository, PeriodRepository
 from infra.temporal import connect_patiently
-from mutualaid.calendar import next_publicity_day, program_date, start_of_day
+from mutualaid.calendar import (
+    next_publicity_day,
+    program_date,
+    publicity_days_between,
+    start_of_day,
+)
 from mutualaid.claim import (
     Actor,
     ClaimState,
@@ -59,6 +64,7 @@ from mutualaid.clock import ProgramClock
 from mutualaid.errors import InputError
 from mutualaid.money import format_fen
 from mutualaid.plan import Plan
+from settlement.engine import Settlement, cancel_period
 from settlement.executor import Executor, InlineExecutor, RayExecutor
 from settlement.population import PopulationSpec, generate_population
 from settlement.store import MemberStore
@@ -258,6 +264,7 @@ async def _run_periods(
             work.append(asyncio.create_task(team.work(claim, objection=False)))
     else:
         run.periods = _choose_days(engine, clock, options.periods)
+        _skip_days_missed(settings, engine, plan_sources(settings)[PLAN_ID].plan, run.periods[0])
         run.save(state_file)  # before any period starts: a kill from here on resumes
     days = run.periods
     handles = [await _start_period(client, settings, demo_clock, day) for day in days]
@@ -305,6 +312,24 @@ def _choose_days(engine: Engine, clock: ProgramClock, count: int) -> list[date]:
     while len(days) < count:
         days.append(next_publicity_day(start_of_day(days[-1]) + timedelta(days=1)))
     return days
+
+
+def _skip_days_missed(settings: Settings, engine: Engine, plan: Plan, first: date) -> None:
+    """Periods never skip a publicity day: the days between the last period in SQL and this
+    run's first (the program clock ran on while the demo was stopped) are skipped on the
+    record, as an operator would with `settle cancel`."""
+    with unit_of_work(engine) as session:
+        known = [p.publicity_date for p in PeriodRepository(session).list(plan_id=plan.id)]
+    if not known:
+        return
+    ctx = Settlement(
+        db=engine, store_root=settings.store_root, plan=plan, executor=InlineExecutor()
+    )
+    for day in publicity_days_between(max(known) + timedelta(days=1), first - timedelta(days=1)):
+        cancel_period(
+            ctx, day, reason="the demo was not running on this publicity day", now=datetime.now(UTC)
+        )
+        console.print(f"period {day}: skipped (the demo was not running on that day)")
 
 
 def _locked(engine: Engine, day: date) -> bool:

@@ -4,9 +4,11 @@ a small population, claims worked by the simulated team, two periods settled and
 from __future__ import annotations
 
 import json
+from datetime import date
 
 import pytest
 
+from mutualaid.calendar import publicity_days_between
 from tests.helpers import run_cli
 
 pytestmark = [pytest.mark.slow, pytest.mark.temporal, pytest.mark.timeout(900)]
@@ -48,3 +50,11 @@ def test_the_demo_settles_two_periods_whose_reports_balance(stack_env: dict[str,
     later = json.loads(again.stdout)
     assert later[0]["period"] > reports[-1]["period"]
     assert later[0]["balanced"]
+    # The chain never skips a publicity day: one the demo was not running for is cancelled on
+    # the record, and every day between the two runs is accounted for.
+    listed = json.loads(run_cli("periods", "list", "--json", env=stack_env).stdout)
+    states = {p["period"]: p["state"] for p in listed}
+    assert states[later[0]["period"]] == "closed"
+    assert set(states.values()) <= {"closed", "cancelled"}
+    days = sorted(date.fromisoformat(p.removeprefix("period-chronic-")) for p in states)
+    assert days == publicity_days_between(days[0], days[-1])
