@@ -292,17 +292,8 @@ class PeriodActivities:
                 cases, share_fen = request.cases, provisional.share_fen
                 publicity.publish(
                     request.period_id,
-                    [
-                        PublicityEntry(
-                            claim_id=c.claim_id,
-                            masked_member=c.masked_member,
-                            age=c.age,
-                            condition=c.condition,
-                            hospital=c.hospital,
-                            benefit_fen=c.benefit_fen,
-                        )
-                        for c in cases
-                    ],
+                    # A case on the list is the same record as its SQL entry.
+                    [PublicityEntry(**asdict(c)) for c in cases],
                     share_fen=share_fen,
                     at=datetime.now(UTC),
                 )
