@@ -417,18 +417,9 @@ class PeriodActivities:
                     if p.state == "paid"
                 }
                 missing = tuple(c for c in request.funded_claims if c not in paid)
-                report = msg.PeriodReport(
-                    period=period.workflow_id,
-                    members=period.members or 0,
+                report = _report(
+                    period,
                     cases=len(request.funded_claims),
-                    aid_fen=period.aid_fen or 0,
-                    fee_fen=period.fee_fen or 0,
-                    surplus_in_fen=period.surplus_in_fen or 0,
-                    share_fen=period.share_fen or 0,
-                    collected_fen=period.collected_fen or 0,
-                    unpaid_fen=period.unpaid_fen or 0,
-                    subsidy_fen=period.subsidy_fen or 0,
-                    surplus_out_fen=period.surplus_out_fen or 0,
                     payouts_made=len(paid),
                     payouts_fen=sum(paid.values()),
                     payouts_missing=missing,
@@ -460,24 +451,44 @@ class PeriodActivities:
                 return msg.Recorded(state=period.state, report=None)
             return msg.Recorded(
                 state=period.state,
-                report=msg.PeriodReport(
-                    period=period.workflow_id,
-                    members=period.members or 0,
+                report=_report(
+                    period,
                     cases=int(stored.get("cases", 0)),
-                    aid_fen=period.aid_fen or 0,
-                    fee_fen=period.fee_fen or 0,
-                    surplus_in_fen=period.surplus_in_fen or 0,
-                    share_fen=period.share_fen or 0,
-                    collected_fen=period.collected_fen or 0,
-                    unpaid_fen=period.unpaid_fen or 0,
-                    subsidy_fen=period.subsidy_fen or 0,
-                    surplus_out_fen=period.surplus_out_fen or 0,
                     payouts_made=int(stored["payouts_made"]),
                     payouts_fen=int(stored.get("payouts_fen", 0)),
                     payouts_missing=tuple(stored.get("payouts_missing", ())),
                     balanced=bool(stored["balanced"]),
                 ),
             )
+
+
+def _report(
+    period: PeriodRow,
+    *,
+    cases: int,
+    payouts_made: int,
+    payouts_fen: int,
+    payouts_missing: tuple[str, ...],
+    balanced: bool,
+) -> msg.PeriodReport:
+    """The period's report: its money from the period row, its payouts as given."""
+    return msg.PeriodReport(
+        period=period.workflow_id,
+        members=period.members or 0,
+        cases=cases,
+        aid_fen=period.aid_fen or 0,
+        fee_fen=period.fee_fen or 0,
+        surplus_in_fen=period.surplus_in_fen or 0,
+        share_fen=period.share_fen or 0,
+        collected_fen=period.collected_fen or 0,
+        unpaid_fen=period.unpaid_fen or 0,
+        subsidy_fen=period.subsidy_fen or 0,
+        surplus_out_fen=period.surplus_out_fen or 0,
+        payouts_made=payouts_made,
+        payouts_fen=payouts_fen,
+        payouts_missing=payouts_missing,
+        balanced=balanced,
+    )
 
 
 def _debited(result: Any) -> msg.Debited:
