@@ -30,6 +30,7 @@ from infra.db import make_engine, unit_of_work, upgrade
 from infra.plans import builtin_plan_sources
 from infra.repositories import PlanRepository
 from mutualaid.calendar import latest_birth_date_for_age
+from mutualaid.plan import Plan
 from mutualaid.share import compute_share
 from settlement.engine import Settlement, debit, lock_roster
 from settlement.executor import RayExecutor, start_ray
@@ -82,11 +83,13 @@ def reset_to_population(store: MemberStore, snapshot: str) -> None:
     store.set_head(snapshot)
 
 
-def duckdb_settlement(population_glob: str, out: Path, *, share: int, cap: int) -> dict[str, Any]:
+def duckdb_settlement(population_glob: str, out: Path, *, plan: Plan, share: int) -> dict[str, Any]:
     """The same lock (age-out, roster count) and debit (cap, family order, ledger, next
-    accounts) in SQL, written to Parquet like the engine's outputs."""
+    accounts) in SQL, written to Parquet like the engine's outputs. The exit age and the
+    annual cap are the plan's."""
     out.mkdir(parents=True, exist_ok=True)
-    limit = latest_birth_date_for_age(60, PUBLICITY)
+    cap = plan.sharing.annual_cap_fen
+    limit = latest_birth_date_for_age(plan.joining.exit_age_years, PUBLICITY)
     day_before = PUBLICITY - timedelta(days=1)
     con = duckdb.connect()
     con.execute("SET threads = 2; SET memory_limit = '3GB'; SET preserve_insertion_order = false")
@@ -221,8 +224,8 @@ def main() -> None:
         duck = duckdb_settlement(
             f"{store.snapshot_dir(spec.snapshot)}/*.parquet",
             work / "duckdb",
+            plan=plan,
             share=share.share_fen,
-            cap=plan.sharing.annual_cap_fen,
         )
     engine_totals = (locked.members, run.paid_fen, run.unpaid_fen, run.subsidy_fen)
     duck_totals = (duck["members"], duck["paid_fen"], duck["unpaid_fen"], duck["subsidy_fen"])

@@ -222,12 +222,16 @@ def debit_shard(
     paid_this_year = accounts["paid_this_year_fen"].to_numpy().astype(np.int64, copy=True)
     if params.attempt == 0:
         selected = roster
-        already = np.where(paid_year == params.year, paid_this_year, 0)
-        headroom = np.maximum(0, params.annual_cap_fen - already)
-        charge = np.where(selected, np.minimum(params.share_fen, headroom), 0)
-        subsidy = np.where(selected, params.share_fen - charge, 0)
-        paid_this_year = np.where(selected, already + charge, paid_this_year)
-        paid_year = np.where(selected, params.year, paid_year)
+        split = split_columns_at_annual_cap(
+            selected,
+            share_fen=params.share_fen,
+            paid_year=paid_year,
+            paid_this_year_fen=paid_this_year,
+            year=params.year,
+            annual_cap_fen=params.annual_cap_fen,
+        )
+        charge, subsidy = split.charge_fen, split.subsidy_fen
+        paid_year, paid_this_year = split.paid_year, split.paid_this_year_fen
     else:
         selected = roster & (unpaid > 0)
         charge = np.where(selected, unpaid, 0)
@@ -286,6 +290,50 @@ def debit_shard(
         removed=int(removed.sum()),
     )
     return ledger, next_accounts, stats
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CapColumns:
+    """Per row: what the member is charged, what the operator covers, and the member's
+    (paid_year, paid_this_year_fen) after the charge."""
+
+    charge_fen: Ints
+    subsidy_fen: Ints
+    paid_year: Ints
+    paid_this_year_fen: Ints
+
+
+def split_columns_at_annual_cap(
+    billed: Bools,
+    *,
+    share_fen: int,
+    paid_year: Ints,
+    paid_this_year_fen: Ints,
+    year: int,
+    annual_cap_fen: int,
+) -> CapColumns:
+    """The column form of `mutualaid.share.split_at_annual_cap`, one row per member.
+
+    For each billed row it is `split_at_annual_cap(share_fen=share_fen,
+    paid_this_year_fen=already, annual_cap_fen=annual_cap_fen)`, where `already` is the row's
+    paid_this_year_fen if its paid_year is `year` and 0 otherwise: the year rolls over, and
+    money paid in an earlier year does not count toward this year's cap. A billed row's
+    running total becomes already + charge in `year`. Rows not billed get no charge and no
+    subsidy, and keep their paid_year and paid_this_year_fen.
+    tests/settlement/test_annual_cap_property.py holds this equal to the core, fen for fen.
+    """
+    already = np.where(paid_year == year, paid_this_year_fen, 0)
+    if share_fen < 0 or (billed & (already < 0)).any():
+        # The core refuses the same inputs (InvariantError).
+        raise InvariantError(f"negative share {share_fen} or paid this year")
+    headroom = np.maximum(0, annual_cap_fen - already)
+    charge = np.where(billed, np.minimum(share_fen, headroom), 0)
+    return CapColumns(
+        charge_fen=charge,
+        subsidy_fen=np.where(billed, share_fen - charge, 0),
+        paid_year=np.where(billed, year, paid_year),
+        paid_this_year_fen=np.where(billed, already + charge, paid_this_year_fen),
+    )
 
 
 def _debit_in_family_order(

@@ -10,12 +10,15 @@ import pyarrow as pa
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from infra.plans import builtin_plan_sources
 from mutualaid.calendar import age_on
 from mutualaid.membership import ChangeKind, ExitReason, MemberChange, MemberStatus, apply_change
 from settlement.kernels import DebitParams, LockParams, debit_shard, lock_shard, on_roster
 from settlement.schema import COVERED, MEMBERS, member_from_row
 
 PUBLICITY = date(2026, 12, 7)
+# The chronic plan's annual cap (188 yuan), which every debit here runs under.
+CAP = next(s.plan for s in builtin_plan_sources() if s.plan.id == "chronic").sharing.annual_cap_fen
 # Family members get ids payer + 12 * k, so a family shares a shard for any shard count
 # that divides 12.
 STRIDE = 12
@@ -53,7 +56,7 @@ def populations(draw: st.DrawFn) -> list[Person]:
                     funds=funds if k == 0 else 0,
                     deposit=deposit if k == 0 else 0,
                     paid_this_year=draw(
-                        st.sampled_from([0, 9_000, 18_000, 18_790, 18_800, 20_000])
+                        st.sampled_from([0, 9_000, CAP - 800, CAP - 10, CAP, CAP + 1_200])
                     ),
                     paid_year=draw(st.sampled_from([2025, 2026])),
                 )
@@ -90,7 +93,7 @@ def params(share: int, attempt: int = 0, remove: bool = False) -> DebitParams:
         publicity_date=PUBLICITY,
         attempt=attempt,
         share_fen=share,
-        annual_cap_fen=18_800,
+        annual_cap_fen=CAP,
         year=2026,
         remove_unpaid_on=date(2026, 12, 19) if remove else None,
     )
@@ -113,13 +116,19 @@ def test_a_debit_balances_to_the_fen_and_every_roster_member_pays_the_share_or_s
     assert (col["share_fen"] == share).all()
     assert (col["charge_fen"] + col["subsidy_fen"] == share).all()
     assert (col["paid_fen"] + col["unpaid_fen"] == col["charge_fen"]).all()
-    # The cap: nobody is charged past 188 yuan in the year; the rest is operator subsidy.
-    assert (
-        np.asarray(after["paid_this_year_fen"].to_numpy())[
-            np.isin(after["member_id"].to_numpy(), col["member_id"])
-        ]
-        <= max(18_800, 20_000)
-    ).all()
+    # The cap: nobody is charged past the plan's cap in the year; the rest is operator
+    # subsidy, and only once the cap is reached.
+    before = accounts.sort_by("member_id")
+    billed = np.isin(after["member_id"].to_numpy(), col["member_id"])
+    already = np.where(
+        np.asarray(before["paid_year"].to_numpy())[billed] == 2026,
+        np.asarray(before["paid_this_year_fen"].to_numpy())[billed],
+        0,
+    )
+    year_total = np.asarray(after["paid_this_year_fen"].to_numpy())[billed]
+    assert (year_total == already + col["charge_fen"]).all()
+    assert (year_total[col["charge_fen"] > 0] <= CAP).all()
+    assert (year_total[col["subsidy_fen"] > 0] >= CAP).all()
     # Money leaves accounts exactly as paid, and no account is overdrawn.
     before_funds = int(np.asarray(accounts["funds_fen"].to_numpy()).sum())
     after_funds = np.asarray(after["funds_fen"].to_numpy())
@@ -241,7 +250,7 @@ def test_the_annual_cap_turns_the_excess_into_operator_subsidy() -> None:
             exit_day=None,
             funds=10_000,
             deposit=0,
-            paid_this_year=18_600,
+            paid_this_year=CAP - 200,
             paid_year=2026,
         ),
         Person(
@@ -251,7 +260,7 @@ def test_the_annual_cap_turns_the_excess_into_operator_subsidy() -> None:
             exit_day=None,
             funds=10_000,
             deposit=0,
-            paid_this_year=18_600,
+            paid_this_year=CAP - 200,
             paid_year=2025,
         ),
     ]
@@ -260,7 +269,7 @@ def test_the_annual_cap_turns_the_excess_into_operator_subsidy() -> None:
         {"member_id": 1, "charge_fen": 200, "subsidy_fen": 300, "paid_fen": 200},
         {"member_id": 2, "charge_fen": 500, "subsidy_fen": 0, "paid_fen": 500},
     ]
-    assert after["paid_this_year_fen"].to_pylist() == [18_800, 500]
+    assert after["paid_this_year_fen"].to_pylist() == [CAP, 500]
     assert after["paid_year"].to_pylist() == [2026, 2026]
     assert stats.subsidy_fen == 300
 
