@@ -186,9 +186,27 @@ def age_in_days(birth_date: date, on: date) -> int:
     return (on - birth_date).days
 
 
-def nth_day_after(day: date, n: int) -> date:
-    """The n-th day after a day (debit retries, payout deadline, objection window end)."""
-    return day + timedelta(days=n)
+def debit_day(sharing_day: date, attempt: int) -> date:
+    """The day debit attempt n of a period runs: the sharing day itself (attempt 0), then one
+    retry a day.
+
+    >>> debit_day(date(2026, 12, 14), 3)
+    datetime.date(2026, 12, 17)
+    """
+    if attempt < 0:
+        raise InputError("attempt", attempt, "must not be negative")
+    return sharing_day + timedelta(days=attempt)
+
+
+def payout_due(sharing_day: date, payout_deadline_days: int) -> datetime:
+    """When a funded case's payout is due: the end of the last of `payout_deadline_days` days
+    after the sharing day (00:00 on the day after it). The claim's payout deadline and the
+    period's final report both use it, so a payout made in time is never reported missing.
+
+    >>> payout_due(date(2026, 12, 14), 7).isoformat()
+    '2026-12-22T00:00:00+08:00'
+    """
+    return start_of_day(sharing_day + timedelta(days=payout_deadline_days + 1))
 
 
 def _require_aware(moment: datetime) -> None:

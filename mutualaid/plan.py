@@ -65,6 +65,11 @@ class SharingRules:
     debit_retry_days: int
     payout_deadline_days: int
 
+    @property
+    def case_cap_fen(self) -> Fen | None:
+        """The most one case may cost a member, or None when the plan has no per-case cap."""
+        return self.per_case_cap_fen if self.per_case_cap_enabled else None
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ClaimRules:

@@ -114,6 +114,47 @@ def split_at_annual_cap(
     return CapSplit(charge_fen=charge, subsidy_fen=share_fen - charge)
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PeriodShare:
+    """A period's share together with what each of its cases is paid (in the cases' order)."""
+
+    share: Share
+    payouts_fen: tuple[int, ...]
+
+
+def share_for_cases(
+    benefits_fen: Sequence[int],
+    *,
+    surplus_in_fen: int,
+    members: int,
+    fee_rate: Fraction,
+    per_case_cap_fen: int | None,
+) -> PeriodShare:
+    """The period's share from its cleared cases. With the per-case cap on (`per_case_cap_fen`
+    is the most one case may cost a member), the cases are first reduced under it; the aid is
+    what the cases are then paid.
+
+    >>> p = share_for_cases([30_000_000, 10_000_000], surplus_in_fen=0, members=100_000,
+    ...                     fee_rate=Fraction(8, 100), per_case_cap_fen=10)
+    >>> p.payouts_fen, p.share.aid_fen, p.share.share_fen
+    ((1000000, 333333), 1333333, 15)
+    """
+    for benefit in benefits_fen:
+        if benefit < 0:
+            raise InputError("benefit_fen", benefit, "must not be negative")
+    payouts = (
+        list(benefits_fen)
+        if per_case_cap_fen is None
+        else payable_under_case_cap(
+            benefits_fen, members=members, per_member_cap_fen=per_case_cap_fen
+        )
+    )
+    share = compute_share(
+        aid_fen=sum(payouts), surplus_in_fen=surplus_in_fen, members=members, fee_rate=fee_rate
+    )
+    return PeriodShare(share=share, payouts_fen=tuple(payouts))
+
+
 def payable_under_case_cap(
     benefits_fen: Sequence[int], *, members: int, per_member_cap_fen: int
 ) -> list[int]:

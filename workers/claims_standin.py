@@ -14,8 +14,10 @@ from infra.config import Settings, load_settings
 from infra.db import unit_of_work
 from infra.plans import get_plan
 from infra.repositories import JuryRepository, PeriodRepository
+from messages import claims as msg
 from mutualaid.calendar import next_publicity_day, parse_date, program_date
-from mutualaid.claim import ClaimState, objection_window_end
+from mutualaid.claim import ClaimState
+from mutualaid.claim_deadlines import objection_window_end
 from mutualaid.errors import InputError
 from mutualaid.membership import ChangeKind, ExitReason, MemberChange
 from mutualaid.plan import Plan
@@ -31,7 +33,6 @@ from workers.claims_client import (
 )
 from workers.stack import plan_sources
 from workers.worker import exits_explicitly
-from workflows import claim_messages as msg
 
 standin = typer.Typer(
     help="Stand-ins for other parts of the program (member joins, the juror test, the "
@@ -64,15 +65,16 @@ def standin_join(
         chronic_groups=tuple(group or (1,)),
         payer_id=member_id_of(payer, "payer") if payer is not None else None,
     )
-    with database(settings) as engine, unit_of_work(engine) as session:
-        created = queue_change(
-            settings.store_root,
-            session,
-            change,
-            change_key=f"standin-join-{plan.id}-{member}",
-            at=datetime.now(UTC),
-        )
+    created = _queue(settings, change, change_key=f"standin-join-{plan.id}-{member}")
     print("joined" if created else "already joined")
+
+
+def _queue(settings: Settings, change: MemberChange, *, change_key: str) -> bool:
+    """Queue a member change for the next roster lock; False if it was queued before."""
+    with database(settings) as engine, unit_of_work(engine) as session:
+        return queue_change(
+            settings.store_root, session, change, change_key=change_key, at=datetime.now(UTC)
+        )
 
 
 @standin.command("leave")
@@ -92,14 +94,7 @@ def standin_leave(
         effective_on=parse_date(on, field="on"),
         exit_reason=ExitReason.LEFT,
     )
-    with database(settings) as engine, unit_of_work(engine) as session:
-        created = queue_change(
-            settings.store_root,
-            session,
-            change,
-            change_key=f"standin-leave-{plan.id}-{member}",
-            at=datetime.now(UTC),
-        )
+    created = _queue(settings, change, change_key=f"standin-leave-{plan.id}-{member}")
     print("leaving" if created else "already leaving")
 
 

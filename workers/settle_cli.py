@@ -23,7 +23,7 @@ from infra.repositories import DebitRunRepository, PeriodRepository
 from mutualaid.calendar import PROGRAM_TZ, parse_date, parse_moment, publicity_day_for
 from mutualaid.errors import InputError
 from mutualaid.money import parse_fen
-from settlement.engine import Settlement, cancel_period, debit, lock_roster, retry
+from settlement.engine import Settlement, cancel_period
 from settlement.executor import Executor, InlineExecutor, RayExecutor
 from settlement.population import PopulationSpec, check_spec, generate_population
 from settlement.reconcile_period import reconcile_period
@@ -111,41 +111,55 @@ def settle_lock(
 ) -> None:
     """Lock the period's roster (00:00 on the 7th or 21st) and count N."""
     day = parse_date(publicity_date, field="publicity_date")
-    job = _as_cluster_job(
-        plan_id, store, lambda ctx, jobs: lock_step(ctx, day, now=_now(as_of), jobs=jobs)
+    _run_step(
+        "Roster",
+        lambda ctx, jobs: lock_step(ctx, day, now=_now(as_of), jobs=jobs),
+        plan_id=plan_id,
+        store=store,
+        executor=executor,
+        as_json=as_json,
     )
-    if job is not None:
-        emit(job, as_json=as_json, title=_title("Roster (Ray job)", job["already_done"]))
-        return
-    with _settlement(plan_id, store, executor) as ctx:
-        result = lock_roster(ctx, day, now=_now(as_of))
-    emit(_row(result), as_json=as_json, title=_title("Roster", result.already_done))
 
 
 @settle.command("debit")
 def settle_debit(
     sharing_date: Annotated[str, typer.Option("--sharing-date")],
-    aid_fen: Annotated[str, typer.Option("--aid-fen", help="The period's aid in fen.")],
+    aid_fen: Annotated[
+        str | None,
+        typer.Option("--aid-fen", help="The period's aid in fen, as one amount (no per-case cap)."),
+    ] = None,
+    case_fen: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--case-fen", help="One cleared case's benefit in fen; repeat for every case."
+        ),
+    ] = None,
     plan_id: PlanOpt = "chronic",
     store: StoreOpt = None,
     as_of: AsOfOpt = None,
     executor: ExecutorOpt = "ray",
     as_json: JsonFlag = False,
 ) -> None:
-    """Fix the share and debit every roster member (the 14th or 28th)."""
+    """Fix the share and debit every roster member (the 14th or 28th). Give the period's
+    cases (`--case-fen`, once per case; the plan's per-case cap applies) or its aid as one
+    amount (`--aid-fen`)."""
     day = parse_date(sharing_date, field="sharing_date")
-    aid = parse_fen(aid_fen, field="aid_fen")
-    job = _as_cluster_job(
-        plan_id,
-        store,
-        lambda ctx, jobs: debit_step(ctx, day, aid_fen=aid, now=_now(as_of), jobs=jobs),
+    if aid_fen is None and not case_fen:
+        raise InputError("aid_fen", "", "is required: give --aid-fen, or --case-fen per case")
+    if aid_fen is not None and case_fen:
+        raise InputError("case_fen", ",".join(case_fen), "cannot be given with --aid-fen")
+    aid = None if aid_fen is None else parse_fen(aid_fen, field="aid_fen")
+    cases = None if not case_fen else [parse_fen(c, field="case_fen") for c in case_fen]
+    _run_step(
+        "Debit",
+        lambda ctx, jobs: debit_step(
+            ctx, day, now=_now(as_of), cases_fen=cases, aid_fen=aid, jobs=jobs
+        ),
+        plan_id=plan_id,
+        store=store,
+        executor=executor,
+        as_json=as_json,
     )
-    if job is not None:
-        emit(job, as_json=as_json, title=_title("Debit (Ray job)", job["already_done"]))
-        return
-    with _settlement(plan_id, store, executor) as ctx:
-        result = debit(ctx, day, aid_fen=aid, now=_now(as_of))
-    emit(_row(result), as_json=as_json, title=_title("Debit", result.already_done))
 
 
 @settle.command("retry")
@@ -160,17 +174,14 @@ def settle_retry(
 ) -> None:
     """Retry the unpaid debits of a period (one attempt a day; the last removes non-payers)."""
     day = parse_date(sharing_date, field="sharing_date")
-    job = _as_cluster_job(
-        plan_id,
-        store,
+    _run_step(
+        "Retry",
         lambda ctx, jobs: retry_step(ctx, day, now=_now(as_of), attempt=attempt, jobs=jobs),
+        plan_id=plan_id,
+        store=store,
+        executor=executor,
+        as_json=as_json,
     )
-    if job is not None:
-        emit(job, as_json=as_json, title=_title("Retry (Ray job)", job["already_done"]))
-        return
-    with _settlement(plan_id, store, executor) as ctx:
-        result = retry(ctx, day, now=_now(as_of), attempt=attempt)
-    emit(_row(result), as_json=as_json, title=_title("Retry", result.already_done))
 
 
 @settle.command("status")
@@ -284,26 +295,31 @@ def _job_server(settings: Settings) -> JobServer | None:
     return job_server(settings)
 
 
-def _as_cluster_job(
-    plan_id: str, store: str | None, step: Callable[[Settlement, JobServer], Ran[Any]]
-) -> dict[str, Any] | None:
-    """Run the step as a Ray Job when a job server is configured (`settlement.steps`, the
-    path the period workflow takes too); None otherwise. The result is the committed state's,
-    with the job that ran it."""
+def _run_step(
+    what: str,
+    step: Callable[[Settlement, JobServer | None], Ran[Any]],
+    *,
+    plan_id: str,
+    store: str | None,
+    executor: str,
+    as_json: bool,
+) -> None:
+    """Run a settlement step and print what it committed. When a Ray job server is configured
+    the step runs as a Ray Job (`settlement.steps`, the path the period workflow takes too)
+    and this process only submits it and reads the result; otherwise it runs here."""
     jobs = _job_server(load_settings())
-    if jobs is None:
-        return None
-    with _settlement(plan_id, store, "inline") as ctx:
+    with _settlement(plan_id, store, "inline" if jobs is not None else executor) as ctx:
         ran = step(ctx, jobs)
     row = _row(ran.result)
     if ran.job is not None:
+        what = f"{what} (Ray job)"
         row |= {
             "submission_id": ran.job.submission_id,
             "submitted": ran.job.submitted,
             "job_status": ran.job.status,
             "failed_attempts": list(ran.job.passed_over),
         }
-    return row
+    emit(row, as_json=as_json, title=_title(what, row["already_done"]))
 
 
 def _executor(name: str, settings: Settings) -> Executor:

@@ -62,6 +62,27 @@ def state(tmp_path_factory: pytest.TempPathFactory) -> Path:
             "error: aid_fen='1.5': must be a whole number of fen",
         ),
         (
+            ("settle", "debit", "--sharing-date", "2026-10-14"),
+            "error: aid_fen='': is required: give --aid-fen, or --case-fen per case",
+        ),
+        (
+            (
+                "settle",
+                "debit",
+                "--sharing-date",
+                "2026-10-14",
+                "--aid-fen",
+                "100",
+                "--case-fen",
+                "100",
+            ),
+            "error: case_fen='100': cannot be given with --aid-fen",
+        ),
+        (
+            ("settle", "debit", "--sharing-date", "2026-10-14", "--case-fen", "-1"),
+            "error: case_fen='-1': must not be negative",
+        ),
+        (
             ("settle", "lock", "--publicity-date", "2026-10-07", "--plan", "nope"),
             "error: plan='nope': is not a known plan",
         ),

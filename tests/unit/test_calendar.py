@@ -13,14 +13,15 @@ from mutualaid.calendar import (
     PROGRAM_TZ,
     age_in_days,
     age_on,
+    debit_day,
     in_waiting_period,
     is_publicity_day,
     is_sharing_day,
     latest_birth_date_for_age,
     next_publicity_day,
-    nth_day_after,
     parse_date,
     parse_moment,
+    payout_due,
     program_date,
     publicity_day_for,
     publicity_days_between,
@@ -439,7 +440,19 @@ def test_age_in_days_counts_days_since_birth() -> None:
     assert age_in_days(date(2024, 2, 1), date(2024, 3, 2)) == 30
 
 
-def test_nth_day_after_crosses_month_and_year_ends() -> None:
-    assert nth_day_after(date(2026, 12, 28), 5) == date(2027, 1, 2)
-    assert nth_day_after(date(2024, 2, 28), 1) == date(2024, 2, 29)
-    assert nth_day_after(date(2026, 12, 14), 0) == date(2026, 12, 14)
+def test_debit_day_crosses_month_and_year_ends() -> None:
+    assert debit_day(date(2026, 12, 28), 5) == date(2027, 1, 2)
+    assert debit_day(date(2024, 2, 28), 1) == date(2024, 2, 29)
+    assert debit_day(date(2026, 12, 14), 0) == date(2026, 12, 14)
+
+
+def test_debit_day_refuses_a_negative_attempt() -> None:
+    with pytest.raises(InputError, match="attempt"):
+        debit_day(date(2026, 12, 14), -1)
+
+
+def test_payout_due_is_midnight_after_the_last_day_of_the_deadline() -> None:
+    due = payout_due(date(2026, 12, 28), 7)
+    assert due == start_of_day(date(2027, 1, 5))
+    # The claim's payout deadline is exactly this moment.
+    assert due > start_of_day(date(2026, 12, 28) + timedelta(days=7))

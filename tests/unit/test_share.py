@@ -14,6 +14,7 @@ from mutualaid.share import (
     compute_share,
     management_fee,
     payable_under_case_cap,
+    share_for_cases,
     split_at_annual_cap,
     surplus_out,
 )
@@ -258,3 +259,34 @@ def test_case_cap_payouts_are_pro_rata_and_never_exceed_cap_times_members(
         assert paid == benefit * limit // largest
     # The largest case is reduced exactly to the limit.
     assert result[benefits.index(largest)] == limit
+
+
+# --- share_for_cases: the per-case cap inside the share computation -----------------------
+
+
+@given(
+    benefits=st.lists(st.integers(min_value=0, max_value=10**10), max_size=20),
+    members=st.integers(min_value=1, max_value=10**6),
+    cap=st.one_of(st.none(), st.integers(min_value=0, max_value=1_000)),
+)
+def test_cases_are_paid_at_most_their_benefit_and_the_cap_times_n(
+    benefits: list[int], members: int, cap: int | None
+) -> None:
+    period = share_for_cases(
+        benefits, surplus_in_fen=0, members=members, fee_rate=EIGHT_PERCENT, per_case_cap_fen=cap
+    )
+    assert len(period.payouts_fen) == len(benefits)
+    assert period.share.aid_fen == sum(period.payouts_fen)
+    for paid, benefit in zip(period.payouts_fen, benefits, strict=True):
+        assert 0 <= paid <= benefit
+        if cap is not None:
+            assert paid <= cap * members
+    if cap is None:
+        assert period.payouts_fen == tuple(benefits)
+
+
+def test_a_negative_benefit_is_refused_by_name() -> None:
+    with pytest.raises(InputError, match="benefit_fen=-1: must not be negative"):
+        share_for_cases(
+            [5, -1], surplus_in_fen=0, members=10, fee_rate=EIGHT_PERCENT, per_case_cap_fen=None
+        )
