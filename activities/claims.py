@@ -27,13 +27,15 @@ from infra.repositories import (
     ObjectionRepository,
 )
 from infra.repositories.jury import Vote
-from mutualaid.claim import Claimant, ClaimState, ClaimTerms, family_of
+from messages import claims as msg
+from mutualaid.claim import ClaimState
+from mutualaid.claim_roles import Claimant, family_of
+from mutualaid.claim_terms import ClaimTerms
 from mutualaid.eligibility import ClaimFacts, Reason, Refusal, decide_claim
 from mutualaid.jury import juror_refusal
 from mutualaid.membership import ChangeKind, MemberChange, MemberStatus
 from mutualaid.plan import Plan
 from settlement.members import current_member, current_members
-from workflows import claim_messages as msg
 
 
 class ClaimActivities:

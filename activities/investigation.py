@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from temporalio import activity
 
 from activities.failures import refused
-from workflows import claim_messages as msg
+from messages import claims as msg
 
 
 class FirmUnavailableError(Exception):

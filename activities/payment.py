@@ -15,8 +15,8 @@ from temporalio import activity
 from activities.failures import refusals_are_final
 from infra.db import unit_of_work
 from infra.repositories import PayoutRepository
+from messages import claims as msg
 from mutualaid.errors import InvariantError
-from workflows import claim_messages as msg
 
 
 class PaymentRail:

@@ -1,9 +1,10 @@
 """What crosses the claim workflow's edges: its input and result, the payloads of its
 updates, signals and queries, and the contracts of the activities it calls.
 
-One frozen dataclass per message. Activities are called by registered name (the constants
-below), so the workflow module never imports I/O code and renaming a function never breaks a
-running claim.
+One frozen dataclass per message, and the registered names. The workflow calls each activity
+by reference (`workflow.execute_activity_method(ClaimActivities.intake, ...)`), so mypy checks
+the request and result types, while the activities register under the names below: renaming a
+Python function never breaks a running claim.
 """
 
 from __future__ import annotations
@@ -12,18 +13,13 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
-from mutualaid.claim import (
-    Actor,
-    Claimant,
-    ClaimState,
-    ClaimTerms,
-    DeadlineKind,
-    Document,
-    DocumentKind,
-    Findings,
-    ReviewOutcome,
-    Role,
-)
+from messages import periods
+from mutualaid.claim import ClaimState
+from mutualaid.claim_deadlines import DeadlineKind
+from mutualaid.claim_materials import Document, DocumentKind
+from mutualaid.claim_review import Findings, ReviewOutcome
+from mutualaid.claim_roles import Actor, Claimant, Role
+from mutualaid.claim_terms import ClaimTerms
 from mutualaid.eligibility import Reason
 from mutualaid.membership import ExitReason
 
@@ -38,10 +34,11 @@ def period_key(plan_id: str, publicity_date: date) -> str:
     """A period as operators name it: its workflow's id, `period-<plan>-<publicity date>`.
     Claims carry it as their PeriodId search attribute, the same value the period workflow
     carries, so `PeriodId='period-chronic-2026-12-07'` finds the period and its claims."""
-    return f"period-{plan_id}-{publicity_date.isoformat()}"
+    return periods.workflow_id(plan_id, publicity_date)
 
 
-# Registered activity names: stable, whatever the Python functions are called.
+# Registered activity names (`@activity.defn(name=...)`): stable, whatever the Python
+# functions are called, since the history of every running claim names them.
 INTAKE = "claims.intake"
 RECORD_EVENT = "claims.record_event"
 CHECK_ACTOR = "claims.check_actor"

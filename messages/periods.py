@@ -1,16 +1,23 @@
-"""What crosses the period workflow's edges: its input, the payloads of its activities, and
-the report it ends with. One frozen dataclass per message; activities by registered name."""
+"""What crosses the period workflow's edges: its input, the payloads of its activities, the
+report it ends with, and the states it shows. One frozen dataclass per message; the
+registered names that activities, queries and updates keep whatever their code is called."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime
+from enum import StrEnum
 
 WORKFLOW_NAME = "Period"
 TRIGGER_NAME = "PeriodTrigger"
 
 
 def workflow_id(plan_id: str, publicity_date: date) -> str:
+    """A period's name, as its workflow, its SQL row and its claims know it.
+
+    >>> workflow_id("chronic", date(2026, 12, 7))
+    'period-chronic-2026-12-07'
+    """
     return f"period-{plan_id}-{publicity_date.isoformat()}"
 
 
@@ -30,10 +37,40 @@ STATUS = "status"
 # Update names.
 RESUME = "resume"
 
-# Period states an operator acts on (search attribute `PeriodState`, the status query).
-WAITING_FOR_PREVIOUS = "WaitingForPreviousPeriod"  # the lock waits for the previous period
-NOT_YET = "WaitingToRetry"  # another step said "not yet"; tried again on a timer
-INTEGRITY_STOP = "DataIntegrityStop"  # stored data is damaged: stopped until `resume`
+
+class PeriodState(StrEnum):
+    """Where a period is, spelled as operators query it (`PeriodState='DataIntegrityStop'`,
+    the search attribute) and as `periods status` shows it. The debit's retries add numbered
+    states (`debit_state`)."""
+
+    WAITING = "Waiting"  # started; nothing done yet
+    WAITING_FOR_PUBLICITY_DAY = "WaitingForPublicityDay"  # until 00:00 on the publicity day
+    LOCKING = "Locking"  # the roster is being locked
+    PUBLICISING = "Publicising"  # the cases gathered, the list published, the claims told
+    OBJECTION_WINDOW = "ObjectionWindow"  # members may object until the window ends
+    DEBITING = "Debiting"  # waiting for the sharing day, then running the debit
+    PAYING_OUT = "PayingOut"  # the claims told they are funded; until the payout deadline
+    CLOSED = "Closed"  # the final report is stored
+    # The states an operator acts on.
+    WAITING_FOR_PREVIOUS_PERIOD = "WaitingForPreviousPeriod"  # the lock waits for it to close
+    WAITING_TO_RETRY = "WaitingToRetry"  # another step said "not yet"; tried again on a timer
+    DATA_INTEGRITY_STOP = "DataIntegrityStop"  # stored data is damaged: stopped until `resume`
+
+
+def debit_state(attempt: int, *, running: bool) -> str:
+    """The state around debit attempt `attempt` (0: the debit, 1..: the retries): `Debiting`
+    for the debit, waiting or running; `Retry<n>` while retry n waits for its day and
+    `Retrying<n>` while it runs.
+
+    >>> [debit_state(0, running=False), debit_state(2, running=False), debit_state(2, running=True)]
+    ['Debiting', 'Retry2', 'Retrying2']
+    """
+    if attempt == 0:
+        return PeriodState.DEBITING.value
+    return f"Retrying{attempt}" if running else f"Retry{attempt}"
+
+
+# The name workers/demo.py reads the data-integrity stop by.
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -125,6 +162,9 @@ class PublishRequest:
     period_id: int
     publicity_date: date
     cases: tuple[Case, ...]
+    # The program moment of publication. Requests recorded before it was sent carry none;
+    # they are dated 00:00 on the publicity day, when the list is due.
+    now: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -212,7 +252,7 @@ class PeriodReport:
 @dataclass(frozen=True, slots=True, kw_only=True)
 class PeriodStatus:
     period: str
-    state: str
+    state: str  # a `PeriodState`, or a debit retry's numbered state (`debit_state`)
     members: int | None
     cases: tuple[str, ...]
     cleared: tuple[str, ...]
@@ -221,6 +261,6 @@ class PeriodStatus:
     next_step_at: datetime | None  # program moment
     # WaitingForPreviousPeriod: the workflow id of the period it waits for.
     waiting_for: str | None = None
-    # DataIntegrityStop / WaitingToRetry: the step and what it said.
+    # DataIntegrityStop / WaitingToRetry: the step (its registered name) and what it said.
     stopped_step: str | None = None
     problem: str | None = None

@@ -15,7 +15,9 @@ from enum import StrEnum
 from fractions import Fraction
 
 from mutualaid.calendar import age_on
-from mutualaid.claim import ActionRefusal, Claimant, ClaimTerms, Refused, family_of
+from mutualaid.claim_refusals import ActionRefusal, Refused
+from mutualaid.claim_roles import Claimant, family_of
+from mutualaid.claim_terms import ClaimTerms
 from mutualaid.errors import InputError
 from mutualaid.membership import Member, MemberStatus
 

@@ -13,7 +13,7 @@ import typer
 from infra.config import load_settings
 from infra.db import reading, unit_of_work
 from infra.repositories import ActorRepository
-from mutualaid.claim import STAFF_ROLES, Role, check_actor_name
+from mutualaid.claim_roles import STAFF_ROLES, Role, check_actor_name
 from mutualaid.errors import InputError
 from workers.claims_client import JsonFlag, database
 from workers.output import emit

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from infra.models import ActorRow
 from infra.repositories._common import insert_or_find
-from mutualaid.claim import STAFF_ROLES, Actor, Role, actor_name_problem
+from mutualaid.claim_roles import STAFF_ROLES, Actor, Role, actor_name_problem
 from mutualaid.errors import ConflictError, InputError, RefusedError
 
 

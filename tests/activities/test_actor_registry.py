@@ -19,10 +19,10 @@ from temporalio.testing import ActivityEnvironment
 from activities.claims import ClaimActivities
 from infra.db import make_engine, unit_of_work, upgrade
 from infra.repositories import ActorRepository
-from mutualaid.claim import Actor, Role
+from messages import claims as msg
+from mutualaid.claim_roles import Actor, Role
 from mutualaid.errors import ConflictError, InputError, RefusedError
 from tests.conftest import BACKENDS, database_url_for
-from workflows import claim_messages as msg
 
 AT = datetime(2026, 11, 30, 2, 0, tzinfo=UTC)
 

@@ -32,10 +32,12 @@ from infra.repositories import (
     PeriodRepository,
     PlanRepository,
 )
-from mutualaid.claim import Claimant, ClaimState, ClaimTerms
+from messages import claims as msg
+from mutualaid.claim import ClaimState
+from mutualaid.claim_roles import Claimant
+from mutualaid.claim_terms import ClaimTerms
 from mutualaid.membership import ChangeKind, ExitReason, MemberChange
 from tests.conftest import BACKENDS, database_url_for
-from workflows import claim_messages as msg
 
 PLANS = {source.plan.id: source.plan for source in builtin_plan_sources()}
 TERMS = ClaimTerms.from_plan(PLANS["chronic"])

@@ -12,44 +12,28 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from mutualaid.calendar import start_of_day
-from mutualaid.claim import (
-    MAX_DOCUMENTS,
-    REQUIRED_DOCUMENTS,
-    ROLES,
-    STATES,
-    TERMINAL,
-    TRANSITIONS,
-    WITHDRAWABLE,
-    Action,
-    ActionRefusal,
-    Actor,
-    Claimant,
-    ClaimState,
-    ClaimTerms,
+from mutualaid.claim import TERMINAL, TRANSITIONS, WITHDRAWABLE, ClaimState, EventKind, advance
+from mutualaid.claim_deadlines import (
     DeadlineKind,
-    Document,
-    DocumentKind,
-    EventKind,
-    Findings,
     Publicity,
-    Refused,
-    ReviewOutcome,
-    Role,
-    advance,
-    check_claim_id,
-    check_report,
-    claim_id_for,
     days_after,
     deadline_for,
-    decision_refusal,
-    document_refusal,
-    family_of,
-    may,
-    missing_documents,
     objection_refusal,
     objection_window_end,
-    review_refusal,
 )
+from mutualaid.claim_materials import (
+    MAX_DOCUMENTS,
+    REQUIRED_DOCUMENTS,
+    Document,
+    DocumentKind,
+    document_refusal,
+    missing_documents,
+)
+from mutualaid.claim_refusals import ActionRefusal, Refused
+from mutualaid.claim_report import check_claim_id, check_report, claim_id_for
+from mutualaid.claim_review import Findings, ReviewOutcome, decision_refusal, review_refusal
+from mutualaid.claim_roles import ROLES, STATES, Action, Actor, Claimant, Role, family_of, may
+from mutualaid.claim_terms import ClaimTerms
 from mutualaid.errors import InputError
 from mutualaid.jury import JuryResult, juror_refusal, jury_outcome
 from mutualaid.membership import ExitReason, Member, MemberStatus

@@ -3,7 +3,6 @@ task queue, and a stand-in for the period workflow's signals."""
 
 from __future__ import annotations
 
-import asyncio
 import itertools
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
@@ -33,20 +32,16 @@ from infra.repositories import (
     PeriodRepository,
     PlanRepository,
 )
+from messages import claims as msg
 from mutualaid.calendar import next_publicity_day, program_date, start_of_day
-from mutualaid.claim import (
-    Actor,
-    ClaimState,
-    Document,
-    DocumentKind,
-    Findings,
-    ReviewOutcome,
-    Role,
-    objection_window_end,
-)
+from mutualaid.claim import ClaimState
+from mutualaid.claim_deadlines import objection_window_end
+from mutualaid.claim_materials import Document, DocumentKind
+from mutualaid.claim_review import Findings, ReviewOutcome
+from mutualaid.claim_roles import Actor, Role
 from mutualaid.membership import ChangeKind, MemberChange
 from mutualaid.plan import Plan
-from workflows import claim_messages as msg
+from tests.helpers import eventually
 from workflows.claim import ClaimWorkflow
 from workflows.search_attributes import INDEXED_TYPES
 
@@ -289,28 +284,26 @@ async def wait_until(
     timeout: float = 15.0,
 ) -> msg.ClaimStatus:
     """Poll the status query (real time; queries do not skip time) until the condition."""
-    deadline = asyncio.get_running_loop().time() + timeout
-    while True:
+
+    async def reached() -> msg.ClaimStatus:
         status = await status_of(handle)
-        if condition(status):
-            return status
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"claim never reached the condition; last status {status}")
-        await asyncio.sleep(0.05)
+        assert condition(status), f"last status {status}"
+        return status
+
+    return await eventually(reached, timeout=timeout, what=f"{handle.id} to reach the condition")
 
 
 async def wait_for_event(
     handle: WorkflowHandle[Any, Any], kind: str, *, timeout: float = 15.0
 ) -> list[msg.TimelineEntry]:
     """Poll the timeline until an event of this kind is in it; returns the timeline."""
-    deadline = asyncio.get_running_loop().time() + timeout
-    while True:
+
+    async def recorded() -> list[msg.TimelineEntry]:
         entries = await timeline_of(handle)
-        if any(entry.kind == kind for entry in entries):
-            return entries
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"no {kind} event; timeline {[e.kind for e in entries]}")
-        await asyncio.sleep(0.05)
+        assert any(e.kind == kind for e in entries), f"timeline {[e.kind for e in entries]}"
+        return entries
+
+    return await eventually(recorded, timeout=timeout, what=f"a {kind} event of {handle.id}")
 
 
 async def step(handle: WorkflowHandle[Any, Any], name: str, request: object) -> msg.StepResult:

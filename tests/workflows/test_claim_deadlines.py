@@ -15,8 +15,11 @@ from temporalio.api.workflowservice.v1 import DescribeWorkflowExecutionRequest
 from temporalio.client import Client, WorkflowHandle
 from temporalio.converter import decode_typed_search_attributes
 
+from messages import claims as msg
 from mutualaid.calendar import start_of_day
-from mutualaid.claim import ClaimState, DeadlineKind, ReviewOutcome
+from mutualaid.claim import ClaimState
+from mutualaid.claim_deadlines import DeadlineKind
+from mutualaid.claim_review import ReviewOutcome
 from tests.workflows.claim_support import (
     CONFIRMED,
     INVESTIGATOR,
@@ -28,7 +31,6 @@ from tests.workflows.claim_support import (
     wait_for_event,
     wait_until,
 )
-from workflows import claim_messages as msg
 from workflows.search_attributes import (
     BENEFIT_FEN,
     CLAIM_STATE,

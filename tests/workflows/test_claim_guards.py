@@ -15,7 +15,10 @@ from temporalio.exceptions import ApplicationError
 
 from infra.db import unit_of_work
 from infra.models import ClaimEventRow, JuryVoteRow
-from mutualaid.claim import Actor, ClaimState, ReviewOutcome, Role
+from messages import claims as msg
+from mutualaid.claim import ClaimState
+from mutualaid.claim_review import ReviewOutcome
+from mutualaid.claim_roles import Actor, Role
 from tests.workflows.claim_support import (
     CONFIRMED,
     INVESTIGATOR,
@@ -29,7 +32,6 @@ from tests.workflows.claim_support import (
     to_denied,
     wait_until,
 )
-from workflows import claim_messages as msg
 
 pytestmark = [pytest.mark.temporal, pytest.mark.timeout(60)]
 EPOCH = datetime(2020, 1, 1, tzinfo=UTC)

@@ -16,6 +16,7 @@ from temporalio.client import WorkflowHandle
 from infra.db import unit_of_work
 from infra.models import ClaimEventRow, ClaimRow, MemberChangeRow
 from infra.repositories import MemberChangeRepository
+from messages import claims as msg
 from mutualaid.claim import ClaimState
 from mutualaid.membership import ChangeKind, ExitReason, MemberChange
 from tests.workflows.claim_support import (
@@ -26,7 +27,6 @@ from tests.workflows.claim_support import (
     status_of,
     step,
 )
-from workflows import claim_messages as msg
 
 pytestmark = [pytest.mark.temporal, pytest.mark.timeout(60)]
 

@@ -14,6 +14,7 @@ from temporalio.exceptions import ApplicationError
 from infra.db import unit_of_work
 from infra.models import JuryVoteRow
 from infra.repositories import JuryRepository, MemberChangeRepository
+from messages import claims as msg
 from mutualaid.claim import ClaimState
 from mutualaid.membership import ChangeKind, MemberChange
 from tests.workflows.claim_support import (
@@ -25,7 +26,6 @@ from tests.workflows.claim_support import (
     to_denied,
     wait_until,
 )
-from workflows import claim_messages as msg
 
 pytestmark = [pytest.mark.temporal, pytest.mark.timeout(90)]
 

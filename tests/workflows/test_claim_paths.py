@@ -8,7 +8,11 @@ from sqlalchemy import select
 from activities.investigation import SimulatedFirm
 from infra.db import unit_of_work
 from infra.models import ClaimEventRow, ClaimRow, MemberChangeRow, PayoutRow
-from mutualaid.claim import ClaimState, DeadlineKind, Document, DocumentKind, ReviewOutcome
+from messages import claims as msg
+from mutualaid.claim import ClaimState
+from mutualaid.claim_deadlines import DeadlineKind
+from mutualaid.claim_materials import Document, DocumentKind
+from mutualaid.claim_review import ReviewOutcome
 from tests.workflows.claim_support import (
     ALL_DOCUMENTS,
     CONFIRMED,
@@ -24,7 +28,6 @@ from tests.workflows.claim_support import (
     wait_for_event,
     wait_until,
 )
-from workflows import claim_messages as msg
 
 pytestmark = [pytest.mark.temporal, pytest.mark.timeout(60)]
 

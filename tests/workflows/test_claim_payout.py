@@ -12,9 +12,9 @@ from temporalio import activity
 from activities.payment import PaymentRail
 from infra.db import unit_of_work
 from infra.models import MemberChangeRow, PayoutRow
+from messages import claims as msg
 from mutualaid.claim import ClaimState
 from tests.workflows.claim_support import World, status_of, to_approved
-from workflows import claim_messages as msg
 
 pytestmark = [pytest.mark.temporal, pytest.mark.timeout(60)]
 

@@ -12,7 +12,9 @@ from temporalio.client import WorkflowHandle
 
 from infra.db import unit_of_work
 from infra.models import ClaimRow, ObjectionRow, PayoutRow
-from mutualaid.claim import ClaimState, Findings
+from messages import claims as msg
+from mutualaid.claim import ClaimState
+from mutualaid.claim_review import Findings
 from tests.workflows.claim_support import (
     CHRONIC,
     CONFIRMED,
@@ -28,7 +30,6 @@ from tests.workflows.claim_support import (
     wait_for_event,
     wait_until,
 )
-from workflows import claim_messages as msg
 
 pytestmark = [pytest.mark.temporal, pytest.mark.timeout(60)]
 

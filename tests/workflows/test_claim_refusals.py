@@ -14,7 +14,11 @@ from temporalio.exceptions import ApplicationError
 
 from infra.db import unit_of_work
 from infra.models import ClaimEventRow, ObjectionRow
-from mutualaid.claim import Actor, ClaimState, Document, DocumentKind, Findings, ReviewOutcome, Role
+from messages import claims as msg
+from mutualaid.claim import ClaimState
+from mutualaid.claim_materials import Document, DocumentKind
+from mutualaid.claim_review import Findings, ReviewOutcome
+from mutualaid.claim_roles import Actor, Role
 from tests.workflows.claim_support import (
     ALL_DOCUMENTS,
     CHRONIC,
@@ -31,7 +35,6 @@ from tests.workflows.claim_support import (
     to_decision,
     wait_for_event,
 )
-from workflows import claim_messages as msg
 
 pytestmark = [pytest.mark.temporal, pytest.mark.timeout(60)]
 EPOCH = datetime(2020, 1, 1, tzinfo=UTC)

@@ -16,11 +16,14 @@ from temporalio.client import WorkflowHistory
 from temporalio.worker import Replayer
 from temporalio.workflow import NondeterminismError
 
+from activities.payment import PaymentRail
 from infra.temporal import DATA_CONVERTER
+from messages import claims as msg
 from mutualaid.claim import EventKind
 from mutualaid.membership import ExitReason
-from workflows import claim_messages as msg
-from workflows.claim import PAYMENT_RETRY, ClaimWorkflow
+from workflows.claim import ClaimWorkflow
+from workflows.claim_loop import ClaimLoop
+from workflows.claim_side_roads import PAYMENT_RETRY, SideRoads
 
 HISTORIES = Path(__file__).parent / "histories"
 SAVED = sorted(HISTORIES.glob("*.json"))
@@ -51,31 +54,40 @@ async def test_a_saved_claim_replays_on_the_current_code(path: Path) -> None:
     assert result.replay_failure is None
 
 
+class ReorderedSideRoads(SideRoads):
+    """The claim's payout with two steps swapped: the member's exit queued before paying."""
+
+    async def pay_out(self, period_id: int) -> None:
+        record = self._record
+        await record.queue_exit(ExitReason.PAID_OUT, "payout-exit")
+        benefit = record.benefit()
+        assert benefit is not None
+        record.payout = await workflow.execute_activity_method(
+            PaymentRail.pay_out,
+            msg.PayoutRequest(
+                claim_id=record.claim.claim_id,
+                period_id=period_id,
+                amount_fen=benefit,
+                at=record.program_now(),
+            ),
+            start_to_close_timeout=timedelta(seconds=60),
+            retry_policy=PAYMENT_RETRY,
+        )
+        await record.move(EventKind.PAID, "payment-rail")
+
+
 @workflow.defn(name=msg.WORKFLOW_NAME, sandboxed=False)
 class ReorderedClaimWorkflow(ClaimWorkflow):
     """The claim with two steps swapped: the member's exit queued before the payout."""
 
+    @workflow.init
+    def __init__(self, claim: msg.ClaimInput) -> None:
+        super().__init__(claim)
+        self._loop = ClaimLoop(self._record, ReorderedSideRoads(self._record))
+
     @workflow.run
     async def run(self, claim: msg.ClaimInput) -> msg.ClaimOutcome:
         return await super().run(claim)
-
-    async def _pay_out(self, period_id: int) -> None:
-        await self._queue_exit(ExitReason.PAID_OUT, "payout-exit")
-        benefit = self._benefit()
-        assert benefit is not None
-        self._payout = await workflow.execute_activity(
-            msg.PAY_OUT,
-            msg.PayoutRequest(
-                claim_id=self._claim.claim_id,
-                period_id=period_id,
-                amount_fen=benefit,
-                at=self._program_now(),
-            ),
-            result_type=msg.PayoutReceipt,
-            start_to_close_timeout=timedelta(seconds=60),
-            retry_policy=PAYMENT_RETRY,
-        )
-        await self._move(EventKind.PAID, "payment-rail")
 
 
 async def test_a_reordered_workflow_fails_to_replay_a_paid_claim() -> None:

@@ -18,9 +18,10 @@ from temporalio.testing import WorkflowEnvironment
 
 from infra.db import unit_of_work
 from infra.models import MemberChangeRow, PayoutRow
+from messages import claims as msg
 from mutualaid.claim import ClaimState
+from tests.helpers import eventually
 from tests.workflows.claim_support import World, migrated_sqlite, timeline_of, to_approved
-from workflows import claim_messages as msg
 
 pytestmark = [pytest.mark.temporal, pytest.mark.timeout(120)]
 
@@ -78,13 +79,13 @@ async def worker_process(
 
 
 async def wait_for_payout_request(engine: Engine, claim_id: str) -> PayoutRow:
-    for _ in range(300):
+    async def requested() -> PayoutRow:
         with unit_of_work(engine) as session:
             row = session.scalars(select(PayoutRow).where(PayoutRow.claim_id == claim_id)).first()
-        if row is not None:
-            return row
-        await asyncio.sleep(0.05)
-    raise AssertionError("the payout was never requested")
+        assert row is not None, "the payout was never requested"
+        return row
+
+    return await eventually(requested, timeout=15, what=f"the payout of {claim_id}")
 
 
 def payouts(engine: Engine, claim_id: str) -> list[tuple[str, int]]:

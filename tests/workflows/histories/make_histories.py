@@ -21,7 +21,8 @@ from temporalio.testing import WorkflowEnvironment
 
 from infra.devstack import installed_binary
 from infra.temporal import DATA_CONVERTER
-from mutualaid.claim import ReviewOutcome
+from messages import claims as msg
+from mutualaid.claim_review import ReviewOutcome
 from tests.workflows.claim_support import (
     ALL_DOCUMENTS,
     CONFIRMED,
@@ -37,7 +38,6 @@ from tests.workflows.claim_support import (
     to_denied,
     wait_for_event,
 )
-from workflows import claim_messages as msg
 
 HERE = Path(__file__).parent
 
