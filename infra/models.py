@@ -10,7 +10,8 @@ explicitly, so no lazy load ever hits the database behind the caller's back.
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
-from typing import Any, ClassVar
+from enum import StrEnum
+from typing import Any, ClassVar, TypeVar
 
 from sqlalchemy import (
     JSON,
@@ -29,6 +30,9 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from infra.states import DebitRunState, PayoutState, PeriodState, PublicityOutcome
+from messages.periods import workflow_id as period_workflow_id
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -62,6 +66,28 @@ class Moment(TypeDecorator[datetime]):
         if value is None:
             return None
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+E = TypeVar("E", bound=StrEnum)
+
+
+class StateColumn(TypeDecorator[E]):
+    """A state (`infra.states`) held as its string value, read back as its enum: the column
+    is a plain VARCHAR, so the values are the strings the database has always held."""
+
+    impl = String
+    cache_ok = True
+
+    def __init__(self, enum: type[E], length: int) -> None:
+        super().__init__(length)
+        self.enum = enum
+        self.length = length
+
+    def process_bind_param(self, value: E | str | None, dialect: Dialect) -> str | None:
+        return None if value is None else self.enum(value).value
+
+    def process_result_value(self, value: str | None, dialect: Dialect) -> E | None:
+        return None if value is None else self.enum(value)
 
 
 class Base(DeclarativeBase):
@@ -148,7 +174,7 @@ class PeriodRow(Base):
     publicity_date: Mapped[date] = mapped_column(Date)
     sharing_date: Mapped[date] = mapped_column(Date)
     rules_version: Mapped[str] = mapped_column(String(64))
-    state: Mapped[str] = mapped_column(String(40))
+    state: Mapped[PeriodState] = mapped_column(StateColumn(PeriodState, 40))
     members: Mapped[int | None] = mapped_column(BigInteger)
     aid_fen: Mapped[int | None] = mapped_column(Money)
     fee_fen: Mapped[int | None] = mapped_column(Money)
@@ -164,7 +190,7 @@ class PeriodRow(Base):
 
     @property
     def workflow_id(self) -> str:
-        return f"period-{self.plan_id}-{self.publicity_date.isoformat()}"
+        return period_workflow_id(self.plan_id, self.publicity_date)
 
 
 class ObjectionRow(Base):
@@ -222,7 +248,7 @@ class DebitRunRow(Base):
     members: Mapped[int] = mapped_column(BigInteger)
     input_snapshot: Mapped[str] = mapped_column(String(400))
     frozen_plan: Mapped[dict[str, Any]] = mapped_column(JSON)
-    state: Mapped[str] = mapped_column(String(20))
+    state: Mapped[DebitRunState] = mapped_column(StateColumn(DebitRunState, 20))
     planned_at: Mapped[datetime] = mapped_column(Moment())
     committed_at: Mapped[datetime | None] = mapped_column(Moment())
     paid_fen: Mapped[int | None] = mapped_column(Money)
@@ -258,7 +284,7 @@ class PayoutRow(Base):
     claim_id: Mapped[str] = mapped_column(ForeignKey("claims.id"))
     period_id: Mapped[int] = mapped_column(ForeignKey("periods.id"), index=True)
     amount_fen: Mapped[int] = mapped_column(Money)
-    state: Mapped[str] = mapped_column(String(20))
+    state: Mapped[PayoutState] = mapped_column(StateColumn(PayoutState, 20))
     reference: Mapped[str | None] = mapped_column(String(120))
     requested_at: Mapped[datetime] = mapped_column(Moment())
     paid_at: Mapped[datetime | None] = mapped_column(Moment())
@@ -299,7 +325,7 @@ class PublicityEntryRow(Base):
     hospital: Mapped[str] = mapped_column(String(400))
     benefit_fen: Mapped[int] = mapped_column(Money)
     provisional_share_fen: Mapped[int] = mapped_column(Money)
-    outcome: Mapped[str] = mapped_column(String(20))
+    outcome: Mapped[PublicityOutcome] = mapped_column(StateColumn(PublicityOutcome, 20))
     published_at: Mapped[datetime] = mapped_column(Moment())
 
 

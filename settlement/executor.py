@@ -1,34 +1,36 @@
 """Where shard tasks run: in this process (tests, tiny stores) or as plain Ray tasks.
 
-A task is a module-level function and its arguments; it returns a small JSON-able dict. Every
-task is idempotent (it skips work whose done marker is valid), so Ray may retry one after a
-worker dies without changing the result.
+A task is a module-level function and its arguments; it returns a small value (a typed
+outcome, `settlement.run_plan`). Every task is idempotent (it skips work whose done marker is
+valid), so Ray may retry one after a worker dies without changing the result.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Callable, Sequence
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 import ray
 
-Task = Callable[..., dict[str, Any]]
+R = TypeVar("R")
 Progress = Callable[[int, int], None]
+# The positional arguments of one call of a task.
+Call = tuple[Any, ...]
 
 
 class Executor(Protocol):
     def map(
-        self, task: Task, calls: Sequence[tuple[Any, ...]], *, on_done: Progress | None = None
-    ) -> list[dict[str, Any]]: ...
+        self, task: Callable[..., R], calls: Sequence[Call], *, on_done: Progress | None = None
+    ) -> list[R]: ...
 
 
 class InlineExecutor:
     """Runs each call in turn in this process."""
 
     def map(
-        self, task: Task, calls: Sequence[tuple[Any, ...]], *, on_done: Progress | None = None
-    ) -> list[dict[str, Any]]:
+        self, task: Callable[..., R], calls: Sequence[Call], *, on_done: Progress | None = None
+    ) -> list[R]:
         results = []
         for index, args in enumerate(calls):
             results.append(task(*args))
@@ -56,14 +58,14 @@ class RayExecutor:
         self._max_retries = max_retries
 
     def map(
-        self, task: Task, calls: Sequence[tuple[Any, ...]], *, on_done: Progress | None = None
-    ) -> list[dict[str, Any]]:
+        self, task: Callable[..., R], calls: Sequence[Call], *, on_done: Progress | None = None
+    ) -> list[R]:
         start_ray(self._address)
         if self._max_in_flight is None:
             resources = ray.available_resources()  # type: ignore[no-untyped-call]
             self._max_in_flight = max(1, int(resources.get("CPU", os.cpu_count() or 1))) * 2
         remote = ray.remote(max_retries=self._max_retries, retry_exceptions=False)(task)
-        results: dict[int, dict[str, Any]] = {}
+        results: dict[int, R] = {}
         pending: dict[Any, int] = {}
         next_call = 0
         while next_call < len(calls) or pending:

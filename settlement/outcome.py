@@ -19,35 +19,18 @@ the store does not agree.
 
 from __future__ import annotations
 
-import json
 from datetime import date
-from typing import Any
 
 from infra.db import reading
 from infra.models import PeriodRow
 from infra.repositories import DebitRunRepository, PeriodRepository
-from infra.repositories.periods import CANCELLED
+from infra.states import DebitRunState, PeriodState
 from mutualaid.errors import IntegrityError
-from settlement.engine import LockResult, RunResult, Settlement, run_result
-from settlement.store import Manifest, MemberStore
-
-
-def roster_snapshot(publicity_date: date) -> str:
-    """The snapshot a period's lock commits.
-
-    >>> roster_snapshot(date(2026, 12, 7))
-    'roster-2026-12-07'
-    """
-    return f"roster-{publicity_date.isoformat()}"
-
-
-def debit_snapshot(publicity_date: date, attempt: int) -> str:
-    """The snapshot debit attempt `attempt` of a period commits.
-
-    >>> debit_snapshot(date(2026, 12, 7), 2)
-    'debit-2026-12-07-a2'
-    """
-    return f"debit-{publicity_date.isoformat()}-a{attempt}"
+from settlement.context import Settlement
+from settlement.results import LockResult, RunResult, run_result
+from settlement.run_plan import LockShardOutcome, RunPlan, decode
+from settlement.snapshots import debit_snapshot, roster_snapshot
+from settlement.store import Manifest, MemberStore, done_marker_name
 
 
 def lock_outcome(
@@ -58,15 +41,15 @@ def lock_outcome(
     committed. None when the roster is not committed (or the period was cancelled)."""
     with reading(ctx.db) as session:
         period = PeriodRepository(session).get(ctx.plan.id, publicity_date)
-        if period is None or period.state == CANCELLED or period.members is None:
+        if period is None or period.state == PeriodState.CANCELLED or period.members is None:
             return None
         members = period.members
     store = ctx.store()
     snapshot = roster_snapshot(publicity_date)
     if not store.has_manifest(snapshot):
         return None
-    stats = _lock_stats(store, store.manifest(snapshot))
-    on_roster = sum(int(s["on_roster"]) for s in stats)
+    outcomes = _lock_outcomes(store, store.manifest(snapshot))
+    on_roster = sum(o.stats.on_roster for o in outcomes)
     if on_roster != members:
         raise IntegrityError(
             "snapshot", snapshot, f"counts {on_roster} members on its roster, SQL says N={members}"
@@ -75,9 +58,9 @@ def lock_outcome(
         period=publicity_date.isoformat(),
         snapshot=snapshot,
         members=members,
-        joined=sum(int(s["joined"]) for s in stats),
-        exited=sum(int(s["exited"]) for s in stats),
-        aged_out=sum(int(s["aged_out"]) for s in stats),
+        joined=sum(o.stats.joined for o in outcomes),
+        exited=sum(o.stats.exited for o in outcomes),
+        aged_out=sum(o.stats.aged_out for o in outcomes),
         already_done=already_done,
     )
 
@@ -96,16 +79,18 @@ def run_outcome(
             return None
         runs = DebitRunRepository(session)
         run = runs.get(period.id, attempt)
-        if run is None or run.state != "committed":
+        if run is None or run.state != DebitRunState.COMMITTED:
             return None
         rows = sum(shard.rows for shard in runs.shards(run))
-        removed = _removed(period, run.frozen_plan)
+        plan = RunPlan.from_json(
+            run.frozen_plan, source=f"debit run {period.workflow_id} attempt {attempt}"
+        )
         result = run_result(
             run,
             publicity_date.isoformat(),
             snapshot,
             rows=rows,
-            removed=removed,
+            removed=_removed(period, plan),
             already_done=already_done,
             closed=period.closed_at is not None,
         )
@@ -117,10 +102,10 @@ def run_outcome(
     return result
 
 
-def _removed(period: PeriodRow, frozen_plan: dict[str, Any]) -> int:
+def _removed(period: PeriodRow, plan: RunPlan) -> int:
     """Members the attempt removed: only the final attempt (the one frozen with a removal
     day) removes anyone, and the period's closing report records how many."""
-    if not frozen_plan.get("remove_unpaid_on"):
+    if plan.remove_unpaid_on is None:
         return 0
     report = period.report or {}
     removed = report.get("removed_members")
@@ -133,20 +118,24 @@ def _removed(period: PeriodRow, frozen_plan: dict[str, Any]) -> int:
     return removed
 
 
-def _lock_stats(store: MemberStore, manifest: Manifest) -> list[dict[str, Any]]:
-    """The lock statistics of each shard of a committed roster, from the done marker the shard
-    was committed with (its checksum must be the manifest's)."""
-    stats = []
+def _lock_outcomes(store: MemberStore, manifest: Manifest) -> list[LockShardOutcome]:
+    """What each shard of a committed roster did, from the done marker the shard was
+    committed with (its checksum must be the manifest's)."""
+    outcomes = []
     for entry in manifest.shards:
-        path = f"{store.snapshot_dir(manifest.snapshot)}/shard-{entry.shard:05d}.done"
+        path = f"{store.snapshot_dir(manifest.snapshot)}/{done_marker_name(entry.shard)}"
         raw = store.read_file(path)
         try:
-            marker: dict[str, Any] = json.loads(raw) if raw is not None else {}
-        except (json.JSONDecodeError, UnicodeDecodeError):
-            marker = {}
-        if marker.get("file", {}).get("sha256") != entry.sha256 or "stats" not in marker:
+            outcome = (
+                LockShardOutcome.from_json(decode(raw, source=path), source=path)
+                if raw is not None
+                else None
+            )
+        except IntegrityError:
+            outcome = None
+        if outcome is None or outcome.file.sha256 != entry.sha256:
             raise IntegrityError(
                 "shard marker", path, "is missing or does not match the committed shard"
             )
-        stats.append(marker["stats"])
-    return stats
+        outcomes.append(outcome)
+    return outcomes

@@ -11,8 +11,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, replace
 
 import numpy as np
 import numpy.typing as npt
@@ -21,8 +20,9 @@ import pyarrow.parquet as pq
 
 from mutualaid.errors import InvariantError
 from settlement.executor import Executor, Progress
+from settlement.run_plan import DebitShardOutcome, RunPlan
 from settlement.schema import LEDGER
-from settlement.store import MemberStore, shard_file_name
+from settlement.store import MemberStore
 
 
 class ReconciliationError(InvariantError):
@@ -41,23 +41,26 @@ class RunTotals:
     errors: tuple[str, ...]
 
 
+NOTHING = RunTotals(
+    rows=0, share_fen=0, charge_fen=0, paid_fen=0, unpaid_fen=0, subsidy_fen=0, removed=0, errors=()
+)
+
+
 def reconcile_shard_task(
     store_root: str, plan_id: str, period: str, shard: int, shards: int, ledger_shas: list[str]
-) -> dict[str, Any]:
-    """Check one shard's ledgers for attempts 0..len(ledger_shas)-1; totals of the last."""
+) -> RunTotals:
+    """Check one shard's ledgers for attempts 0..len(ledger_shas)-1; totals of the last (or
+    only the errors, when a check fails)."""
     store = MemberStore.open(store_root, plan_id)
     errors: list[str] = []
     ledgers: list[pa.Table] = []
     for attempt, sha in enumerate(ledger_shas):
-        path = f"{store.ledger_dir(period, attempt)}/{shard_file_name(shard)}"
-        data = store.read_file(path)
-        if data is None:
-            return {"shard": shard, "errors": [f"ledger {path} is missing"]}
-        if hashlib.sha256(data).hexdigest() != sha:
-            return {"shard": shard, "errors": [f"ledger {path} differs from its recorded checksum"]}
-        table = pq.read_table(pa.BufferReader(data))
+        table = _read_ledger(store, period, attempt, shard, sha)
+        if isinstance(table, str):
+            return _failed(table)
         if table.schema != LEDGER:
-            return {"shard": shard, "errors": [f"ledger {path} lacks the ledger schema"]}
+            path = store.ledger_path(period, attempt, shard)
+            return _failed(f"ledger {path} lacks the ledger schema")
         ledgers.append(table)
     current = ledgers[-1]
     attempt = len(ledgers) - 1
@@ -85,71 +88,65 @@ def reconcile_shard_task(
             errors.append(f"shard {shard}: attempt {attempt} did not retry exactly the unpaid")
         elif not np.array_equal(before["unpaid_fen"].to_numpy()[owing], col["charge_fen"]):
             errors.append(f"shard {shard}: attempt {attempt} charged other than what was owed")
-    return {
-        "shard": shard,
-        "errors": errors,
-        "rows": current.num_rows,
-        "share_fen": int(col["share_fen"].sum()),
-        "charge_fen": int(col["charge_fen"].sum()),
-        "paid_fen": int(col["paid_fen"].sum()),
-        "unpaid_fen": int(col["unpaid_fen"].sum()),
-        "subsidy_fen": int(col["subsidy_fen"].sum()),
-        "removed": int(col["removed"].sum()),
-    }
+    return RunTotals(
+        rows=current.num_rows,
+        share_fen=int(col["share_fen"].sum()),
+        charge_fen=int(col["charge_fen"].sum()),
+        paid_fen=int(col["paid_fen"].sum()),
+        unpaid_fen=int(col["unpaid_fen"].sum()),
+        subsidy_fen=int(col["subsidy_fen"].sum()),
+        removed=int(col["removed"].sum()),
+        errors=tuple(errors),
+    )
+
+
+def add_up(checked: Sequence[RunTotals]) -> RunTotals:
+    """The shards' totals added up; only the errors when any shard has one."""
+    errors = tuple(e for c in checked for e in c.errors)
+    if errors:
+        return _failed(*errors)
+    return RunTotals(
+        rows=sum(c.rows for c in checked),
+        share_fen=sum(c.share_fen for c in checked),
+        charge_fen=sum(c.charge_fen for c in checked),
+        paid_fen=sum(c.paid_fen for c in checked),
+        unpaid_fen=sum(c.unpaid_fen for c in checked),
+        subsidy_fen=sum(c.subsidy_fen for c in checked),
+        removed=sum(c.removed for c in checked),
+        errors=(),
+    )
 
 
 def reconcile_shards(
     executor: Executor,
     store_root: str,
-    plan_id: str,
-    frozen: dict[str, Any],
-    results: Sequence[dict[str, Any]],
+    plan: RunPlan,
+    outcomes: Sequence[DebitShardOutcome],
     history: Sequence[Sequence[str]] = (),
     *,
     on_done: Progress | None = None,
 ) -> RunTotals:
     """Run the per-shard checks and add them up. `history[s]` lists the ledger checksums of the
-    earlier attempts of shard s (from the committed runs); `results` are this run's tasks."""
-    shards = int(frozen["shards"])
-    calls = []
-    for shard in range(shards):
-        earlier = list(history[shard]) if history else []
-        calls.append(
-            (
-                store_root,
-                plan_id,
-                frozen["period"],
-                shard,
-                shards,
-                [*earlier, str(results[shard]["ledger"]["sha256"])],
-            )
+    earlier attempts of shard s (from the committed runs); `outcomes` are this run's tasks."""
+    calls = [
+        (
+            store_root,
+            plan.plan_id,
+            plan.period.isoformat(),
+            shard,
+            plan.shards,
+            [*(history[shard] if history else ()), outcomes[shard].ledger.sha256],
         )
-    checked = executor.map(reconcile_shard_task, calls, on_done=on_done)
-    errors = [e for c in checked for e in c["errors"]]
-    if errors:
-        return RunTotals(
-            rows=0,
-            share_fen=0,
-            charge_fen=0,
-            paid_fen=0,
-            unpaid_fen=0,
-            subsidy_fen=0,
-            removed=0,
-            errors=tuple(errors),
-        )
-    totals = RunTotals(
-        rows=sum(c["rows"] for c in checked),
-        share_fen=sum(c["share_fen"] for c in checked),
-        charge_fen=sum(c["charge_fen"] for c in checked),
-        paid_fen=sum(c["paid_fen"] for c in checked),
-        unpaid_fen=sum(c["unpaid_fen"] for c in checked),
-        subsidy_fen=sum(c["subsidy_fen"] for c in checked),
-        removed=sum(c["removed"] for c in checked),
-        errors=(),
-    )
+        for shard in range(plan.shards)
+    ]
+    totals = add_up(executor.map(reconcile_shard_task, calls, on_done=on_done))
+    if totals.errors:
+        return totals
     reported = {
-        k: sum(int(r["stats"][k]) for r in results)
-        for k in ("paid_fen", "unpaid_fen", "subsidy_fen", "rows")
+        "paid_fen": sum(o.stats.paid_fen for o in outcomes),
+        "unpaid_fen": sum(o.stats.unpaid_fen for o in outcomes),
+        "subsidy_fen": sum(o.stats.subsidy_fen for o in outcomes),
+        "rows": sum(o.stats.rows for o in outcomes),
     }
     read_back = {
         "paid_fen": totals.paid_fen,
@@ -158,40 +155,44 @@ def reconcile_shards(
         "rows": totals.rows,
     }
     if reported != read_back:
-        return RunTotals(
-            **{
-                **_as_dict(totals),
-                "errors": (f"files {read_back} differ from task results {reported}",),
-            }
-        )
+        return replace(totals, errors=(f"files {read_back} differ from task results {reported}",))
     return totals
 
 
-def check_run(
-    frozen: dict[str, Any], totals: RunTotals, *, expected_rows: int | None = None
-) -> None:
+def check_run(plan: RunPlan, totals: RunTotals) -> None:
     """The period identities for one run; raises ReconciliationError on any failure."""
     errors = list(totals.errors)
-    if not errors and int(frozen["attempt"]) == 0:
-        billed = int(frozen["share_fen"]) * int(frozen["members"])
-        if totals.rows != int(frozen["members"]):
-            errors.append(f"{totals.rows} ledger rows for a roster of {frozen['members']}")
+    if not errors and plan.attempt == 0:
+        billed = plan.share_fen * plan.members
+        if totals.rows != plan.members:
+            errors.append(f"{totals.rows} ledger rows for a roster of {plan.members}")
         if totals.paid_fen + totals.unpaid_fen + totals.subsidy_fen != billed:
             errors.append(
                 f"paid {totals.paid_fen} + unpaid {totals.unpaid_fen} + subsidy "
                 f"{totals.subsidy_fen} != share x N {billed}"
             )
-    if not errors and expected_rows is not None and totals.rows != expected_rows:
-        errors.append(f"{totals.rows} ledger rows, expected {expected_rows}")
     if errors:
         raise ReconciliationError(
-            f"period {frozen['plan_id']} {frozen['period']} attempt {frozen['attempt']} does not "
+            f"period {plan.plan_id} {plan.period.isoformat()} attempt {plan.attempt} does not "
             f"reconcile: {'; '.join(errors[:5])}"
         )
 
 
-def _as_dict(totals: RunTotals) -> dict[str, Any]:
-    return {name: getattr(totals, name) for name in RunTotals.__slots__}
+def _failed(*errors: str) -> RunTotals:
+    return replace(NOTHING, errors=errors)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class YearLedgers:
+    """One period's ledgers of one shard, for the yearly check: its attempt-0 ledger and its
+    last attempt's, with the checksums SQL recorded, and whether its charges count toward
+    the year (the period before the year's first counts only for its removals)."""
+
+    period: str
+    charges: bool
+    last: int
+    first_sha: str
+    last_sha: str
 
 
 def yearly_charges_task(
@@ -199,35 +200,33 @@ def yearly_charges_task(
     plan_id: str,
     shard: int,
     annual_cap_fen: int,
-    periods: list[dict[str, Any]],
-) -> dict[str, Any]:
+    periods: list[YearLedgers],
+) -> list[str]:
     """Check one shard across the periods of a calendar year, in order: nobody is charged
     more than the annual cap in all of them together, and nobody removed for non-payment in a
-    period is on a later period's ledger. `periods` lists each period's attempt-0 ledger and
-    its last attempt's ledger, with the checksums SQL recorded, and whether its charges count
-    toward the year (the period before the year's first counts only for its removals)."""
+    period is on a later period's ledger. Returns the problems found."""
     store = MemberStore.open(store_root, plan_id)
     errors: list[str] = []
     charged_ids: list[npt.NDArray[np.int64]] = []
     charges: list[npt.NDArray[np.int64]] = []
     removed: npt.NDArray[np.int64] = np.zeros(0, dtype=np.int64)
     for entry in periods:
-        first = _read_ledger(store, entry["period"], 0, shard, entry["first_sha"])
+        first = _read_ledger(store, entry.period, 0, shard, entry.first_sha)
         if isinstance(first, str):
-            return {"shard": shard, "errors": [first]}
+            return [first]
         ids = first["member_id"].to_numpy()
         again = np.intersect1d(removed, ids)
         if len(again):
             errors.append(
                 f"shard {shard}: {len(again)} members removed for non-payment are charged again "
-                f"in {entry['period']} (e.g. member {int(again[0])})"
+                f"in {entry.period} (e.g. member {int(again[0])})"
             )
-        if entry["charges"]:  # a period of the year whose cap is checked
+        if entry.charges:  # a period of the year whose cap is checked
             charged_ids.append(ids)
             charges.append(first["charge_fen"].to_numpy())
-        final = _read_ledger(store, entry["period"], entry["last"], shard, entry["last_sha"])
+        final = _read_ledger(store, entry.period, entry.last, shard, entry.last_sha)
         if isinstance(final, str):
-            return {"shard": shard, "errors": [final]}
+            return [final]
         gone = final["member_id"].to_numpy()[final["removed"].to_numpy(zero_copy_only=False)]
         removed = np.union1d(removed, gone)
     if charged_ids:
@@ -241,13 +240,14 @@ def yearly_charges_task(
                 f"shard {shard}: {len(over)} members charged over the annual cap "
                 f"{annual_cap_fen} (member {int(members[worst])}: {int(totals[worst])})"
             )
-    return {"shard": shard, "errors": errors}
+    return errors
 
 
 def _read_ledger(
     store: MemberStore, period: str, attempt: int, shard: int, sha: str
 ) -> pa.Table | str:
-    path = f"{store.ledger_dir(period, attempt)}/{shard_file_name(shard)}"
+    """A ledger file that must match the checksum SQL recorded; what is wrong when not."""
+    path = store.ledger_path(period, attempt, shard)
     data = store.read_file(path)
     if data is None:
         return f"ledger {path} is missing"

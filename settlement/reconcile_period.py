@@ -4,22 +4,24 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Any
 
 from infra.db import reading
 from infra.repositories import DebitRunRepository, PeriodRepository
-from infra.repositories.periods import CANCELLED
+from infra.states import PeriodState
+from messages.periods import workflow_id as period_workflow_id
 from mutualaid.calendar import sharing_day_for
 from mutualaid.errors import InputError, MutualAidError
 from mutualaid.share import surplus_out
-from settlement.engine import Settlement, final_snapshot
-from settlement.reconcile import reconcile_shard_task, yearly_charges_task
+from settlement.context import Settlement
+from settlement.period_close import final_snapshot
+from settlement.reconcile import YearLedgers, add_up, reconcile_shard_task, yearly_charges_task
+from settlement.snapshots import debit_snapshot, roster_snapshot
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class PeriodReconciliation:
     period: str
-    state: str
+    state: PeriodState
     members: int | None
     share_fen: int | None
     billed_fen: int | None
@@ -37,7 +39,7 @@ class _Figures:
     """The period's figures as SQL holds them."""
 
     id: str
-    state: str
+    state: PeriodState
     members: int | None
     share: int | None
     aid: int | None
@@ -58,10 +60,10 @@ def reconcile_period(ctx: Settlement, publicity_date: date) -> PeriodReconciliat
         period = PeriodRepository(session).get(ctx.plan.id, publicity_date)
         if period is None:
             raise InputError(
-                "period", f"period-{ctx.plan.id}-{publicity_date.isoformat()}", "does not exist"
+                "period", period_workflow_id(ctx.plan.id, publicity_date), "does not exist"
             )
         runs_repo = DebitRunRepository(session)
-        runs = [r for r in runs_repo.runs(period.id) if r.state == "committed"]
+        runs = runs_repo.committed(period.id)
         shas = [[s.ledger_sha256 for s in runs_repo.shards(r)] for r in runs]
         recorded = [
             (r.attempt, r.paid_fen or 0, r.unpaid_fen or 0, r.subsidy_fen or 0) for r in runs
@@ -95,22 +97,18 @@ def reconcile_period(ctx: Settlement, publicity_date: date) -> PeriodReconciliat
                 )
                 for shard in range(store.shards)
             ],
-            on_done=ctx._progress(f"reconcile {publicity_date} attempt {attempt}"),
+            on_done=ctx.progress_of(f"reconcile {publicity_date} attempt {attempt}"),
         )
-        problems += [e for c in checked for e in c["errors"]]
+        totals = add_up(checked)
+        problems += totals.errors
         if problems:
             break
-        files = (
-            sum(c["paid_fen"] for c in checked),
-            sum(c["unpaid_fen"] for c in checked),
-            sum(c["subsidy_fen"] for c in checked),
-        )
+        files = (totals.paid_fen, totals.unpaid_fen, totals.subsidy_fen)
         if files != (paid, unpaid, subsidy):
             problems.append(f"attempt {attempt}: files {files} != SQL {(paid, unpaid, subsidy)}")
         if attempt == 0 and figures.billed is not None:
-            rows = sum(c["rows"] for c in checked)
-            if rows != figures.members:
-                problems.append(f"{rows} ledger rows for a roster of {figures.members}")
+            if totals.rows != figures.members:
+                problems.append(f"{totals.rows} ledger rows for a roster of {figures.members}")
             if sum(files) != figures.billed:
                 problems.append(
                     f"paid + unpaid + subsidy {sum(files)} != share x N {figures.billed}"
@@ -155,8 +153,7 @@ def _chain_problems(ctx: Settlement, publicity_date: date) -> list[str]:
     final snapshot (or the population, for a plan's first period), and each debit attempt on
     the one before it. A fork anywhere shows here."""
     store = ctx.store()
-    key = publicity_date.isoformat()
-    roster = f"roster-{key}"
+    roster = roster_snapshot(publicity_date)
     with reading(ctx.db) as session:
         previous = PeriodRepository(session).previous(ctx.plan.id, publicity_date)
         expected_parent = (
@@ -166,8 +163,8 @@ def _chain_problems(ctx: Settlement, publicity_date: date) -> list[str]:
         )
         previous_id = previous.workflow_id if previous is not None else None
         period = PeriodRepository(session).get(ctx.plan.id, publicity_date)
-        runs = DebitRunRepository(session).runs(period.id) if period is not None else []
-        attempts = [r.attempt for r in runs if r.state == "committed"]
+        runs = DebitRunRepository(session).committed(period.id) if period is not None else []
+        attempts = [r.attempt for r in runs]
     problems: list[str] = []
     try:
         manifest = store.manifest(roster)
@@ -186,7 +183,7 @@ def _chain_problems(ctx: Settlement, publicity_date: date) -> list[str]:
         problems.append(f"chain: {roster}, the first roster, is not built on a population")
     parent = roster
     for attempt in sorted(attempts):
-        snapshot = f"debit-{key}-a{attempt}"
+        snapshot = debit_snapshot(publicity_date, attempt)
         try:
             link = store.manifest(snapshot).parent
         except MutualAidError as exc:
@@ -205,30 +202,30 @@ def _yearly_problems(ctx: Settlement, publicity_date: date) -> list[str]:
     year = sharing_day_for(publicity_date).year
     with reading(ctx.db) as session:
         runs_repo = DebitRunRepository(session)
-        periods: list[dict[str, Any]] = []
+        periods: list[tuple[str, bool, int, list[str], list[str]]] = []
         chain = [
             p
             for p in PeriodRepository(session).list(plan_id=ctx.plan.id)
-            if p.state != CANCELLED and p.publicity_date <= publicity_date
+            if p.state != PeriodState.CANCELLED and p.publicity_date <= publicity_date
         ]
         this_year = [i for i, p in enumerate(chain) if p.sharing_date.year == year]
         # The period before the year's first one too: its removals cross the year boundary.
         first = max(this_year[0] - 1, 0) if this_year else len(chain)
         for period in chain[first:]:
-            committed = [r for r in runs_repo.runs(period.id) if r.state == "committed"]
+            committed = runs_repo.committed(period.id)
             if not committed or committed[0].attempt != 0:
                 continue
             last = max(committed, key=lambda r: r.attempt)
             first_shas = [s.ledger_sha256 for s in runs_repo.shards(committed[0])]
             last_shas = [s.ledger_sha256 for s in runs_repo.shards(last)]
             periods.append(
-                {
-                    "period": period.publicity_date.isoformat(),
-                    "charges": period.sharing_date.year == year,
-                    "last": last.attempt,
-                    "first_shas": first_shas,
-                    "last_shas": last_shas,
-                }
+                (
+                    period.publicity_date.isoformat(),
+                    period.sharing_date.year == year,
+                    last.attempt,
+                    first_shas,
+                    last_shas,
+                )
             )
     checked = ctx.executor.map(
         yearly_charges_task,
@@ -239,18 +236,18 @@ def _yearly_problems(ctx: Settlement, publicity_date: date) -> list[str]:
                 shard,
                 ctx.plan.sharing.annual_cap_fen,
                 [
-                    {
-                        "period": p["period"],
-                        "charges": p["charges"],
-                        "last": p["last"],
-                        "first_sha": p["first_shas"][shard],
-                        "last_sha": p["last_shas"][shard],
-                    }
-                    for p in periods
+                    YearLedgers(
+                        period=day,
+                        charges=charges,
+                        last=last_attempt,
+                        first_sha=firsts[shard],
+                        last_sha=lasts[shard],
+                    )
+                    for day, charges, last_attempt, firsts, lasts in periods
                 ],
             )
             for shard in range(store.shards)
         ],
-        on_done=ctx._progress(f"yearly cap {year}"),
+        on_done=ctx.progress_of(f"yearly cap {year}"),
     )
-    return [e for c in checked for e in c["errors"]]
+    return [e for errors in checked for e in errors]

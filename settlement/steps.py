@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Generic, TypeVar
 
 from infra.config import PREFIX, Settings, load_settings
-from mutualaid.calendar import is_sharing_day, publicity_day_for
+from mutualaid.calendar import publicity_day_for
 from mutualaid.errors import InputError, InvariantError
 from settlement import engine
 from settlement.engine import DEFAULT_OPENING_FUNDS_FEN, LockResult, RunResult, Settlement
@@ -137,21 +137,28 @@ def debit_step(
     ctx: Settlement,
     sharing_date: date,
     *,
-    aid_fen: int,
     now: datetime,
+    cases_fen: Sequence[int] | None = None,
+    aid_fen: int | None = None,
     jobs: JobServer | _Configured | None = FROM_SETTINGS,
 ) -> Ran[RunResult]:
     """The sharing-day debit (`engine.debit`), here or as a Ray Job."""
     server = _resolve(jobs)
     if server is None:
-        return Ran(result=engine.debit(ctx, sharing_date, aid_fen=aid_fen, now=now), job=None)
-    publicity = _publicity_for(sharing_date)
+        result = engine.debit(ctx, sharing_date, now=now, cases_fen=cases_fen, aid_fen=aid_fen)
+        return Ran(result=result, job=None)
+    aid = (
+        ["--aid-fen", str(aid_fen)]
+        if aid_fen is not None
+        else [f"--case-fen={fen}" for fen in cases_fen or ()]
+    )
+    publicity = publicity_day_for(sharing_date)
     day = sharing_date.isoformat()
     return _on_cluster(
         ctx,
         server,
         submission=submission_id(ctx.plan.id, "debit", day, 0, deployment=_tag(ctx, server)),
-        step=["debit", "--sharing-date", day, "--aid-fen", str(aid_fen)],
+        step=["debit", "--sharing-date", day, *aid],
         now=now,
         outcome=lambda already: run_outcome(ctx, publicity, 0, already_done=already),
     )
@@ -170,7 +177,7 @@ def retry_step(
     server = _resolve(jobs)
     if server is None:
         return Ran(result=engine.retry(ctx, sharing_date, now=now, attempt=attempt), job=None)
-    publicity = _publicity_for(sharing_date)
+    publicity = publicity_day_for(sharing_date)
     wanted = attempt if attempt is not None else engine.next_retry_attempt(ctx, sharing_date)
     day = sharing_date.isoformat()
     return _on_cluster(
@@ -204,11 +211,13 @@ def debit(
     ctx: Settlement,
     sharing_date: date,
     *,
-    aid_fen: int,
     now: datetime,
+    cases_fen: Sequence[int] | None = None,
+    aid_fen: int | None = None,
     jobs: JobServer | _Configured | None = FROM_SETTINGS,
 ) -> RunResult:
-    return debit_step(ctx, sharing_date, aid_fen=aid_fen, now=now, jobs=jobs).result
+    step = debit_step(ctx, sharing_date, now=now, cases_fen=cases_fen, aid_fen=aid_fen, jobs=jobs)
+    return step.result
 
 
 def retry(
@@ -267,12 +276,6 @@ def _resolve(jobs: JobServer | _Configured | None) -> JobServer | None:
 
 def _tag(ctx: Settlement, server: JobServer) -> str:
     return deployment(ctx.store_root, server.database_url)
-
-
-def _publicity_for(sharing_date: date) -> date:
-    if not is_sharing_day(sharing_date):
-        raise InputError("sharing_date", sharing_date.isoformat(), "is not the 14th or 28th")
-    return publicity_day_for(sharing_date)
 
 
 def _absolute(path: str) -> str:

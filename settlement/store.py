@@ -9,21 +9,17 @@ Layout under `<root>/<plan>/`::
     snapshots/<id>/manifest.json      shard files, rows, sha256, rules version, period
 
 Snapshots are immutable: every period writes new ones and never updates a file in place.
-Every file of a snapshot or a ledger is written once: first under a temporary name in
-`staging/<step>/` (never beside the files readers see), then linked into place only if no file
-holds that name yet; finding one with other bytes is a data-integrity error, never an
-overwrite. A snapshot's manifest is written after all its shards, then HEAD (the only file
-that is ever replaced): a crash leaves at worst unreferenced files and staging debris, which
-the next run of the same step removes.
+Every file of a snapshot or a ledger is written once through the step's staging folder
+(`settlement.files`). A snapshot's manifest is written after all its shards, then HEAD (the
+only file that is ever replaced, with store.json): a crash leaves at worst unreferenced files
+and staging debris, which the next run of the same step removes.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import os
 import os.path
-import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -33,9 +29,11 @@ import pyarrow.compute as pc
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
-from mutualaid.errors import ConflictError, InputError, IntegrityError
+from mutualaid.errors import InputError, IntegrityError
 from mutualaid.membership import Member
+from settlement.files import StagedFiles, read_bytes
 from settlement.schema import MEMBERS, STORE_FORMAT, member_from_row
+from settlement.snapshots import chain_position
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -99,10 +97,9 @@ class Manifest:
         )
 
 
-class MemberStore:
+class MemberStore(StagedFiles):
     def __init__(self, fs: pafs.FileSystem, base: str, plan_id: str, shards: int) -> None:
-        self.fs = fs
-        self.base = base
+        super().__init__(fs, base)
         self.plan_id = plan_id
         self.shards = shards
 
@@ -124,15 +121,16 @@ class MemberStore:
                 )
             return store
         fs.create_dir(base, recursive=True)
+        store = cls(fs, base, plan_id, shards)
         meta = {"format": STORE_FORMAT, "plan_id": plan_id, "shards": shards}
-        _write_atomic(fs, f"{base}/store.json", json.dumps(meta, sort_keys=True).encode())
-        return cls(fs, base, plan_id, shards)
+        store.replace(f"{base}/store.json", json.dumps(meta, sort_keys=True).encode())
+        return store
 
     @classmethod
     def open(cls, root: str, plan_id: str) -> MemberStore:
         fs, base = _filesystem(root, plan_id)
         try:
-            meta = json.loads(_read(fs, f"{base}/store.json"))
+            meta = json.loads(read_bytes(fs, f"{base}/store.json"))
         except FileNotFoundError:
             raise InputError(
                 "store", f"{root}/{plan_id}", "has no member store (generate a population)"
@@ -163,13 +161,13 @@ class MemberStore:
 
     def head(self) -> str | None:
         try:
-            return _read(self.fs, f"{self.base}/HEAD").decode().strip() or None
+            return read_bytes(self.fs, f"{self.base}/HEAD").decode().strip() or None
         except FileNotFoundError:
             return None
 
     def set_head(self, snapshot: str) -> None:
         self.manifest(snapshot)  # refuse to point HEAD at an uncommitted snapshot
-        _write_atomic(self.fs, f"{self.base}/HEAD", snapshot.encode())
+        self.replace(f"{self.base}/HEAD", snapshot.encode())
 
     def advance_head(self, snapshot: str) -> bool:
         """Move HEAD to a committed snapshot only if it lies after HEAD on the chain: a resumed
@@ -197,7 +195,7 @@ class MemberStore:
     def manifest(self, snapshot: str) -> Manifest:
         path = f"{self.snapshot_dir(snapshot)}/manifest.json"
         try:
-            raw = json.loads(_read(self.fs, path))
+            raw = json.loads(read_bytes(self.fs, path))
         except FileNotFoundError:
             raise IntegrityError("snapshot", snapshot, "has no manifest (not committed)") from None
         except (json.JSONDecodeError, UnicodeDecodeError):
@@ -258,7 +256,7 @@ class MemberStore:
         entry = manifest.shards[shard]
         path = f"{self.snapshot_dir(manifest.snapshot)}/{entry.file}"
         try:
-            data = _read(self.fs, path)
+            data = read_bytes(self.fs, path)
         except FileNotFoundError:
             raise IntegrityError("shard", path, "is missing") from None
         if verify and hashlib.sha256(data).hexdigest() != entry.sha256:
@@ -275,66 +273,15 @@ class MemberStore:
             raise IntegrityError("shard", path, "does not have the member schema")
         return table
 
-    # -- ledgers and other run files ----------------------------------------------------
+    # -- ledgers -----------------------------------------------------------------------
 
     def ledger_dir(self, period: str, attempt: int) -> str:
         return f"{self.base}/ledgers/{period}/attempt-{attempt}"
 
-    def write_once(self, path: str, data: bytes, *, step: str) -> None:
-        """Write a file of a step (a snapshot, a ledger, a done marker, a frozen plan) that
-        must never change once written. Staged under `staging/<step>/`, then put in place only
-        if the name is free; an existing file with the same bytes is left as it is (a resumed
-        or racing writer), one with other bytes is a data-integrity error."""
-        if self.write_if_absent(path, data, step=step):
-            return
-        existing = _read(self.fs, path)
-        if existing != data:
-            raise IntegrityError(
-                "file", path, "already exists with other contents; committed files never change"
-            )
+    def ledger_path(self, period: str, attempt: int, shard: int) -> str:
+        return f"{self.ledger_dir(period, attempt)}/{shard_file_name(shard)}"
 
-    def write_if_absent(self, path: str, data: bytes, *, step: str) -> bool:
-        """Put a file in place through the step's staging folder unless its name is taken;
-        returns whether this call placed it."""
-        staging = self.staging_dir(step)
-        self.fs.create_dir(path.rsplit("/", 1)[0], recursive=True)
-        for _ in range(5):
-            self.fs.create_dir(staging, recursive=True)
-            temporary = f"{staging}/{uuid.uuid4().hex}-{path.rsplit('/', 1)[-1]}"
-            with self.fs.open_output_stream(temporary) as stream:
-                stream.write(data)
-            try:
-                return _place_if_absent(self.fs, temporary, path)
-            except FileNotFoundError:
-                # Another driver of the step cleared its staging under us: stage again.
-                continue
-            finally:
-                if self.fs.get_file_info(temporary).type != pafs.FileType.NotFound:
-                    self.fs.delete_file(temporary)
-        raise ConflictError("file", path, "another run of this step keeps clearing its staging")
-
-    def staging_dir(self, step: str) -> str:
-        return f"{self.base}/staging/{step}"
-
-    def clear_staging(self, step: str, *folders: str) -> int:
-        """Remove what killed writers of a step left behind: its staging folder, and
-        temporary files an older version of this program left beside the real ones in the
-        step's folders. Returns how many files went."""
-        removed = 0
-        for folder in (self.staging_dir(step), *folders):
-            selector = pafs.FileSelector(folder, allow_not_found=True)
-            for info in self.fs.get_file_info(selector):
-                in_staging = folder == self.staging_dir(step)
-                if info.type == pafs.FileType.File and (in_staging or ".tmp-" in info.base_name):
-                    self.fs.delete_file(info.path)
-                    removed += 1
-        return removed
-
-    def read_file(self, path: str) -> bytes | None:
-        try:
-            return _read(self.fs, path)
-        except FileNotFoundError:
-            return None
+    # -- look-ups ----------------------------------------------------------------------
 
     def find(self, member_id: int) -> Member | None:
         """One member from the latest snapshot, reading only its shard with a filter."""
@@ -368,66 +315,18 @@ def shard_file_name(shard: int) -> str:
     return f"shard-{shard:05d}.parquet"
 
 
+def done_marker_name(shard: int) -> str:
+    """A shard task's done marker, beside the files it wrote."""
+    return f"shard-{shard:05d}.done"
+
+
 def _filesystem(root: str, plan_id: str) -> tuple[pafs.FileSystem, str]:
     try:
         fs, base = pafs.FileSystem.from_uri(root)
     except (pa.ArrowInvalid, ValueError):
         # A plain relative or absolute path: the local filesystem.
-        fs, base = pafs.LocalFileSystem(), _absolute(root)
+        fs, base = pafs.LocalFileSystem(), os.path.abspath(root)
     return fs, f"{base.rstrip('/')}/{plan_id}"
-
-
-def _absolute(path: str) -> str:
-    return os.path.abspath(path)
-
-
-def _read(fs: pafs.FileSystem, path: str) -> bytes:
-    info = fs.get_file_info(path)
-    if info.type == pafs.FileType.NotFound:
-        raise FileNotFoundError(path)
-    with fs.open_input_stream(path) as stream:
-        return bytes(stream.read())
-
-
-def chain_position(snapshot: str) -> tuple[str, int]:
-    """Where a snapshot lies on the plan's chain: the population first, then per period its
-    roster and its debit attempts in order.
-
-    >>> chain_position("roster-2026-12-07") < chain_position("debit-2026-12-07-a0")
-    True
-    >>> chain_position("debit-2026-12-07-a5") < chain_position("roster-2026-12-21")
-    True
-    """
-    if snapshot.startswith("roster-"):
-        return snapshot.removeprefix("roster-"), 0
-    if snapshot.startswith("debit-"):
-        period, _, attempt = snapshot.removeprefix("debit-").rpartition("-a")
-        return period, int(attempt) + 1
-    return "", 0
-
-
-def _place_if_absent(fs: pafs.FileSystem, temporary: str, path: str) -> bool:
-    """Move a staged file to its name unless a file holds it already. On a local disk a
-    hard link does it atomically; an object store has no such primitive, so there a
-    check-then-move is used and SQL's conditional commit decides between racing writers
-    (whose files are byte-identical, so the late move changes no byte)."""
-    if isinstance(fs, pafs.LocalFileSystem):
-        try:
-            os.link(temporary, path)
-        except FileExistsError:
-            return False
-        return True
-    if fs.get_file_info(path).type != pafs.FileType.NotFound:
-        return False
-    fs.move(temporary, path)
-    return True
-
-
-def _write_atomic(fs: pafs.FileSystem, path: str, data: bytes) -> None:
-    temporary = f"{path}.tmp-{uuid.uuid4().hex}"
-    with fs.open_output_stream(temporary) as stream:
-        stream.write(data)
-    fs.move(temporary, path)
 
 
 def _manifest_from(raw: Any, path: str, plan_id: str) -> Manifest:

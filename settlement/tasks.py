@@ -10,159 +10,117 @@ twice and cannot write different bytes.
 from __future__ import annotations
 
 import hashlib
-import json
-from datetime import date
-from typing import Any
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TypeVar
 
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from mutualaid.membership import change_from_record
+from mutualaid.errors import IntegrityError
 from settlement.kernels import DebitParams, LockParams, debit_shard, lock_shard
-from settlement.schema import LEDGER, MEMBERS
-from settlement.store import MemberStore, ShardFile, shard_file_name
+from settlement.run_plan import (
+    DebitShardOutcome,
+    DebitShardTask,
+    LedgerFile,
+    LockShardOutcome,
+    LockShardTask,
+    decode,
+    encode,
+)
+from settlement.store import MemberStore, done_marker_name
+
+Outcome = TypeVar("Outcome", LockShardOutcome, DebitShardOutcome)
 
 
-def lock_task(
-    store_root: str, plan_id: str, frozen: dict[str, Any], shard: int, changes: list[dict[str, Any]]
-) -> dict[str, Any]:
-    store = MemberStore.open(store_root, plan_id)
-    snapshot = frozen["snapshot"]
-    marker = f"{store.snapshot_dir(snapshot)}/{_marker_name(shard)}"
-    done = _valid_marker(store, marker, [store.shard_path(snapshot, shard)])
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ShardProblem:
+    """A shard of a committed snapshot that does not match its manifest."""
+
+    path: str
+    reason: str
+
+
+def lock_task(task: LockShardTask) -> LockShardOutcome:
+    """Fold one shard's changes into its parent's accounts and write the roster's shard."""
+    plan, shard = task.plan, task.shard
+    store = MemberStore.open(task.store_root, plan.plan_id)
+    shard_path = store.shard_path(plan.snapshot, shard)
+    marker = f"{store.snapshot_dir(plan.snapshot)}/{done_marker_name(shard)}"
+    done = _valid_marker(store, marker, [shard_path], LockShardOutcome.from_json)
     if done is not None:
         return done
-    parent = frozen["parent"]
-    accounts = (
-        store.read_shard(store.manifest(parent), shard)
-        if parent is not None
-        else MEMBERS.empty_table()
-    )
+    accounts = store.read_shard(store.manifest(plan.parent), shard)
     params = LockParams(
-        plan_id=plan_id,
-        publicity_date=date.fromisoformat(frozen["period"]),
-        exit_age_years=int(frozen["exit_age_years"]),
-        opening_funds_fen=int(frozen["opening_funds_fen"]),
+        plan_id=plan.plan_id,
+        publicity_date=plan.period,
+        exit_age_years=plan.exit_age_years,
+        opening_funds_fen=plan.opening_funds_fen,
     )
-    folded = [change_from_record(c) for c in changes]
-    roster, stats = lock_shard(accounts, folded, params, shard=shard)
-    written = store.write_shard(snapshot, shard, roster)
-    result = {
-        "shard": shard,
-        "file": written.to_dict(),
-        "stats": {
-            "rows": stats.rows,
-            "on_roster": stats.on_roster,
-            "joined": stats.joined,
-            "exited": stats.exited,
-            "aged_out": stats.aged_out,
-        },
-        "checksums": {store.relative(store.shard_path(snapshot, shard)): written.sha256},
-    }
-    store.write_once(marker, json.dumps(result, sort_keys=True).encode(), step=snapshot)
-    return result
+    roster, stats = lock_shard(accounts, task.changes, params, shard=shard)
+    written = store.write_shard(plan.snapshot, shard, roster)
+    outcome = LockShardOutcome(
+        file=written,
+        stats=stats,
+        checksums={store.relative(shard_path): written.sha256},
+    )
+    store.write_once(marker, encode(outcome.to_json()), step=plan.snapshot)
+    return outcome
 
 
-def debit_task(store_root: str, plan_id: str, frozen: dict[str, Any], shard: int) -> dict[str, Any]:
-    store = MemberStore.open(store_root, plan_id)
-    ledger_dir = store.ledger_dir(frozen["period"], int(frozen["attempt"]))
-    ledger_path = f"{ledger_dir}/{shard_file_name(shard)}"
-    output = frozen["output_snapshot"]
-    marker = f"{ledger_dir}/{_marker_name(shard)}"
-    done = _valid_marker(store, marker, [ledger_path, store.shard_path(output, shard)])
+def debit_task(task: DebitShardTask) -> DebitShardOutcome:
+    """Debit one shard: write its ledger and its next accounts."""
+    plan, shard = task.plan, task.shard
+    store = MemberStore.open(task.store_root, plan.plan_id)
+    period = plan.period.isoformat()
+    ledger_path = store.ledger_path(period, plan.attempt, shard)
+    shard_path = store.shard_path(plan.output_snapshot, shard)
+    marker = f"{store.ledger_dir(period, plan.attempt)}/{done_marker_name(shard)}"
+    done = _valid_marker(store, marker, [ledger_path, shard_path], DebitShardOutcome.from_json)
     if done is not None:
         return done
-    accounts = store.read_shard(store.manifest(frozen["input_snapshot"]), shard)
-    remove_on = frozen["remove_unpaid_on"]
+    accounts = store.read_shard(store.manifest(plan.input_snapshot), shard)
     params = DebitParams(
-        publicity_date=date.fromisoformat(frozen["period"]),
-        attempt=int(frozen["attempt"]),
-        share_fen=int(frozen["share_fen"]),
-        annual_cap_fen=int(frozen["annual_cap_fen"]),
-        year=int(frozen["year"]),
-        remove_unpaid_on=date.fromisoformat(remove_on) if remove_on else None,
+        publicity_date=plan.period,
+        attempt=plan.attempt,
+        share_fen=plan.share_fen,
+        annual_cap_fen=plan.annual_cap_fen,
+        year=plan.year,
+        remove_unpaid_on=plan.remove_unpaid_on,
     )
     ledger, next_accounts, stats = debit_shard(accounts, params, shard=shard)
     ledger_bytes = _parquet_bytes(ledger)
-    store.write_once(ledger_path, ledger_bytes, step=output)
-    written = store.write_shard(output, shard, next_accounts)
+    store.write_once(ledger_path, ledger_bytes, step=plan.output_snapshot)
+    written = store.write_shard(plan.output_snapshot, shard, next_accounts)
     ledger_sha = hashlib.sha256(ledger_bytes).hexdigest()
-    result = {
-        "shard": shard,
-        "file": written.to_dict(),
-        "ledger": {
-            "path": store.relative(ledger_path),
-            "rows": ledger.num_rows,
-            "sha256": ledger_sha,
-        },
-        "stats": {
-            "rows": stats.rows,
-            "charge_fen": stats.charge_fen,
-            "paid_fen": stats.paid_fen,
-            "unpaid_fen": stats.unpaid_fen,
-            "subsidy_fen": stats.subsidy_fen,
-            "removed": stats.removed,
-        },
-        "checksums": {
+    outcome = DebitShardOutcome(
+        file=written,
+        ledger=LedgerFile(
+            path=store.relative(ledger_path), rows=ledger.num_rows, sha256=ledger_sha
+        ),
+        stats=stats,
+        checksums={
             store.relative(ledger_path): ledger_sha,
-            store.relative(store.shard_path(output, shard)): written.sha256,
+            store.relative(shard_path): written.sha256,
         },
-    }
-    store.write_once(marker, json.dumps(result, sort_keys=True).encode(), step=output)
-    return result
+    )
+    store.write_once(marker, encode(outcome.to_json()), step=plan.output_snapshot)
+    return outcome
 
 
-def verify_shard_task(store_root: str, plan_id: str, snapshot: str, shard: int) -> dict[str, Any]:
+def verify_shard_task(
+    store_root: str, plan_id: str, snapshot: str, shard: int
+) -> ShardProblem | None:
     """Check one shard of a committed snapshot against its manifest's checksum."""
     store = MemberStore.open(store_root, plan_id)
     entry = store.manifest(snapshot).shards[shard]
     path = f"{store.snapshot_dir(snapshot)}/{entry.file}"
     data = store.read_file(path)
     if data is None:
-        return {"shard": shard, "path": path, "error": "is missing"}
+        return ShardProblem(path=path, reason="is missing")
     if hashlib.sha256(data).hexdigest() != entry.sha256:
-        return {"shard": shard, "path": path, "error": "does not match its manifest checksum"}
-    return {"shard": shard, "path": path, "error": None}
-
-
-def ledger_totals_task(
-    store_root: str, plan_id: str, period: str, attempt: int, shard: int, shards: int, sha256: str
-) -> dict[str, Any]:
-    """Re-read one written ledger file and total it, checking it is the file the run recorded
-    and that each member appears once and belongs to this shard."""
-    store = MemberStore.open(store_root, plan_id)
-    path = f"{store.ledger_dir(period, attempt)}/{shard_file_name(shard)}"
-    data = store.read_file(path)
-    if data is None:
-        return {"shard": shard, "error": f"ledger {path} is missing"}
-    if hashlib.sha256(data).hexdigest() != sha256:
-        return {"shard": shard, "error": f"ledger {path} does not match its recorded checksum"}
-    ledger = pq.read_table(pa.BufferReader(data))
-    if ledger.schema != LEDGER:
-        return {"shard": shard, "error": f"ledger {path} does not have the ledger schema"}
-    ids = ledger["member_id"].to_numpy()
-    increasing = bool((ids[1:] > ids[:-1]).all())
-    in_shard = bool((ids % shards == shard).all())
-    return {
-        "shard": shard,
-        "rows": ledger.num_rows,
-        "unique_and_sorted": increasing,
-        "in_shard": in_shard,
-        "share_fen": _sum(ledger, "share_fen"),
-        "charge_fen": _sum(ledger, "charge_fen"),
-        "paid_fen": _sum(ledger, "paid_fen"),
-        "subsidy_fen": _sum(ledger, "subsidy_fen"),
-        "unpaid_fen": _sum(ledger, "unpaid_fen"),
-        "overpaid_rows": int(
-            pc.sum(pc.greater(ledger["paid_fen"], ledger["charge_fen"])).as_py() or 0
-        ),
-        "removed": int(pc.sum(ledger["removed"]).as_py() or 0),
-    }
-
-
-def _sum(table: pa.Table, column: str) -> int:
-    return int(pc.sum(table[column]).as_py() or 0)
+        return ShardProblem(path=path, reason="does not match its manifest checksum")
+    return None
 
 
 def _parquet_bytes(table: pa.Table) -> bytes:
@@ -171,25 +129,25 @@ def _parquet_bytes(table: pa.Table) -> bytes:
     return bytes(sink.getvalue().to_pybytes())
 
 
-def _marker_name(shard: int) -> str:
-    return f"shard-{shard:05d}.done"
-
-
-def _valid_marker(store: MemberStore, marker: str, paths: list[str]) -> dict[str, Any] | None:
+def _valid_marker(
+    store: MemberStore,
+    marker: str,
+    paths: list[str],
+    parse: Callable[..., Outcome],
+) -> Outcome | None:
+    """The outcome a done marker records, when the marker is sound and every file it names
+    still has the checksum it records; None when the task must run (again)."""
     raw = store.read_file(marker)
     if raw is None:
         return None
     try:
-        result: dict[str, Any] = json.loads(raw)
-    except json.JSONDecodeError:
+        outcome: Outcome = parse(decode(raw, source=marker), source=marker)
+    except IntegrityError:
         return None
-    checksums = result.get("checksums", {})
     for path in paths:
         data = store.read_file(path)
-        if data is None or hashlib.sha256(data).hexdigest() != checksums.get(store.relative(path)):
+        if data is None or hashlib.sha256(data).hexdigest() != outcome.checksums.get(
+            store.relative(path)
+        ):
             return None
-    return result
-
-
-def shard_file_from(result: dict[str, Any]) -> ShardFile:
-    return ShardFile.from_dict(result["file"])
+    return outcome

@@ -7,6 +7,7 @@ from sqlalchemy.orm import Session
 
 from infra.models import PayoutRow
 from infra.repositories._common import insert_or_find
+from infra.states import PayoutState
 from mutualaid.errors import InputError, InvariantError
 
 
@@ -27,7 +28,7 @@ class PayoutRepository:
                 claim_id=claim_id,
                 period_id=period_id,
                 amount_fen=amount_fen,
-                state="requested",
+                state=PayoutState.REQUESTED,
                 requested_at=at,
             ),
             lambda: self.get(claim_id),
@@ -47,13 +48,13 @@ class PayoutRepository:
         row = self.get(claim_id)
         if row is None:
             raise InputError("claim", claim_id, "has no payout to mark paid")
-        if row.state == "paid":
+        if row.state == PayoutState.PAID:
             if row.reference != reference:
                 raise InvariantError(
                     f"claim {claim_id} paid under {row.reference}, not {reference}"
                 )
             return row
-        row.state = "paid"
+        row.state = PayoutState.PAID
         row.reference = reference
         row.paid_at = at
         return row

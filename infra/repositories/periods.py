@@ -16,15 +16,13 @@ from infra.models import (
     PublicityEntryRow,
 )
 from infra.repositories._common import insert_or_find
+from infra.states import PeriodState, PublicityOutcome
 from mutualaid.calendar import sharing_day_for
 from mutualaid.claim import ClaimState
 from mutualaid.errors import InputError, InvariantError
 from mutualaid.share import Share
 
 AWAITING_PUBLICITY = ClaimState.AWAITING_PUBLICITY.value
-# A period an operator cancelled before any money moved: kept for the record, skipped by the
-# chain (the next roster builds on the period before it).
-CANCELLED = "cancelled"
 
 
 class PeriodRepository:
@@ -43,7 +41,7 @@ class PeriodRepository:
                 publicity_date=publicity_date,
                 sharing_date=sharing_day_for(publicity_date),
                 rules_version=rules_version,
-                state="open",
+                state=PeriodState.OPEN,
                 opened_at=at,
             ),
             lambda: self.get(plan_id, publicity_date),
@@ -70,7 +68,7 @@ class PeriodRepository:
             .where(
                 PeriodRow.plan_id == plan_id,
                 PeriodRow.publicity_date < publicity_date,
-                PeriodRow.state != CANCELLED,
+                PeriodRow.state != PeriodState.CANCELLED,
             )
             .order_by(PeriodRow.publicity_date.desc())
             .limit(1)
@@ -85,7 +83,7 @@ class PeriodRepository:
         """The plan's latest period that was not cancelled."""
         return self._session.scalars(
             select(PeriodRow)
-            .where(PeriodRow.plan_id == plan_id, PeriodRow.state != CANCELLED)
+            .where(PeriodRow.plan_id == plan_id, PeriodRow.state != PeriodState.CANCELLED)
             .order_by(PeriodRow.publicity_date.desc())
             .limit(1)
         ).one_or_none()
@@ -93,7 +91,7 @@ class PeriodRepository:
     def cancel(self, period: PeriodRow, *, reason: str, at: datetime) -> None:
         """Mark a period cancelled (the caller has checked that no money moved). The row stays,
         with why and when, so the record of what happened is never lost."""
-        period.state = CANCELLED
+        period.state = PeriodState.CANCELLED
         period.report = {
             **(period.report or {}),
             "cancelled_at": at.isoformat(),
@@ -115,7 +113,7 @@ class PeriodRepository:
         if period.members is not None:
             return
         period.members = members
-        period.state = "locked"
+        period.state = PeriodState.LOCKED
 
     def record_share(self, period: PeriodRow, share: Share) -> None:
         """The share is fixed once; fixing it again must give the same figures."""
@@ -133,7 +131,7 @@ class PeriodRepository:
         period.fee_fen = share.fee_fen
         period.surplus_in_fen = share.surplus_in_fen
         period.share_fen = share.share_fen
-        period.state = "share_fixed"
+        period.state = PeriodState.SHARE_FIXED
 
     def record_collection(
         self, period: PeriodRow, *, collected_fen: int, unpaid_fen: int, subsidy_fen: int
@@ -144,7 +142,7 @@ class PeriodRepository:
         period.collected_fen = collected_fen
         period.unpaid_fen = unpaid_fen
         period.subsidy_fen = subsidy_fen
-        period.state = "debiting"
+        period.state = PeriodState.DEBITING
 
     def add_to_report(self, period: PeriodRow, extra: dict[str, Any]) -> None:
         """Add figures to the period's report (payouts, once they are known)."""
@@ -168,7 +166,7 @@ class PeriodRepository:
         period.subsidy_fen = subsidy_fen
         period.surplus_out_fen = surplus_out_fen
         period.report = report
-        period.state = "closed"
+        period.state = PeriodState.CLOSED
         period.closed_at = at
 
 
@@ -261,7 +259,7 @@ class PublicityRepository:
                     hospital=entry.hospital,
                     benefit_fen=entry.benefit_fen,
                     provisional_share_fen=share_fen,
-                    outcome="publicised",
+                    outcome=PublicityOutcome.PUBLICISED,
                     published_at=at,
                 ),
                 lambda e=entry: self._entry(period_id, e.claim_id),  # type: ignore[misc]
@@ -283,7 +281,7 @@ class PublicityRepository:
             )
         )
 
-    def set_outcome(self, period_id: int, claim_id: str, outcome: str) -> None:
+    def set_outcome(self, period_id: int, claim_id: str, outcome: PublicityOutcome) -> None:
         entry = self._entry(period_id, claim_id)
         if entry is None:
             raise InputError("claim", claim_id, f"is not on the list of period {period_id}")

@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session
 
 from infra.models import DebitRunRow, ShardCommitRow
 from infra.repositories._common import insert_or_find
+from infra.states import DebitRunState
 from mutualaid.errors import InvariantError
 
 
@@ -52,7 +53,7 @@ class DebitRunRepository:
                 members=members,
                 input_snapshot=input_snapshot,
                 frozen_plan=frozen_plan,
-                state="planned",
+                state=DebitRunState.PLANNED,
                 planned_at=at,
             ),
             lambda: self.get(period_id, attempt),
@@ -83,6 +84,10 @@ class DebitRunRepository:
                 .order_by(DebitRunRow.attempt)
             )
         )
+
+    def committed(self, period_id: int) -> list[DebitRunRow]:
+        """The period's committed runs, in attempt order."""
+        return [r for r in self.runs(period_id) if r.state == DebitRunState.COMMITTED]
 
     def record_shard(self, run: DebitRunRow, totals: ShardTotals) -> ShardCommitRow:
         """Record a finished shard; the same shard again must carry the same figures."""
@@ -129,9 +134,9 @@ class DebitRunRepository:
         shards = self.shards(run)
         moved = self._session.execute(
             update(DebitRunRow)
-            .where(DebitRunRow.id == run.id, DebitRunRow.state == "planned")
+            .where(DebitRunRow.id == run.id, DebitRunRow.state == DebitRunState.PLANNED)
             .values(
-                state="committed",
+                state=DebitRunState.COMMITTED,
                 committed_at=at,
                 paid_fen=sum(s.paid_fen for s in shards),
                 unpaid_fen=sum(s.unpaid_fen for s in shards),

@@ -20,10 +20,12 @@ from mutualaid.errors import (
     NotYetError,
     RefusedError,
 )
-from settlement import engine as engine_module
+from settlement import chain as chain_module
+from settlement.commit import commit_attempt
 from settlement.engine import Settlement, cancel_period, debit, lock_roster, retry
 from settlement.executor import InlineExecutor
 from settlement.reconcile_period import reconcile_period
+from settlement.sharing import share_of
 from tests.settlement.chain_support import sql_rows, store_bytes, store_tree
 from tests.settlement.conftest import LATER, small_settlement
 
@@ -83,7 +85,7 @@ def test_reconcile_finds_a_forked_roster_and_the_members_it_overcharges(
     lock_roster(ctx, DEC_7, now=LATER)
     close_period(ctx, DEC_7)
     monkeypatch.setattr(
-        engine_module, "_chain_parent", lambda *args: "roster-2026-12-07", raising=True
+        chain_module, "chain_parent", lambda *args: "roster-2026-12-07", raising=True
     )
     lock_roster(ctx, DEC_21, now=LATER)
     monkeypatch.undo()
@@ -100,7 +102,7 @@ def test_the_yearly_check_finds_removed_members_charged_again_and_the_cap_exceed
     ctx = small_settlement(fresh_db, tmp_path / "store")
     lock_roster(ctx, DEC_7, now=LATER)
     close_period(ctx, DEC_7)
-    monkeypatch.setattr(engine_module, "_chain_parent", lambda *args: "roster-2026-12-07")
+    monkeypatch.setattr(chain_module, "chain_parent", lambda *args: "roster-2026-12-07")
     lock_roster(ctx, DEC_21, now=LATER)
     monkeypatch.undo()
     close_period(ctx, DEC_21)
@@ -263,9 +265,9 @@ def test_a_losing_driver_never_rewrites_a_committed_snapshot(
     with unit_of_work(fresh_db) as session:
         period = PeriodRepository(session).get("chronic", DEC_7)
         assert period is not None
-        share = engine_module._share_of(period)
+        share = share_of(period)
     before = store_tree(root)
-    lost = engine_module._run(ctx, DEC_7, attempt=0, share=share, now=LATER + timedelta(hours=3))
+    lost = commit_attempt(ctx, DEC_7, attempt=0, share=share, now=LATER + timedelta(hours=3))
     assert lost.already_done and (lost.paid_fen, lost.unpaid_fen) == (won.paid_fen, won.unpaid_fen)
     after = store_tree(root)
     assert {k: v for k, v in after.items() if "/staging/" not in f"/{k}"} == before
@@ -380,14 +382,14 @@ def test_a_lock_racing_the_lock_of_an_earlier_day_waits_instead_of_forking(
     for the earlier day) and write nothing, never build a second roster on the population."""
     root = tmp_path / "store"
     ctx = small_settlement(fresh_db, root, members=500)
-    verify = engine_module.verify_snapshot
+    verify = chain_module.verify_snapshot
 
     def meanwhile(context: Settlement, snapshot: str) -> None:
-        monkeypatch.setattr(engine_module, "verify_snapshot", verify)
+        monkeypatch.setattr(chain_module, "verify_snapshot", verify)
         lock_roster(ctx, DEC_7, now=LATER)
         verify(context, snapshot)
 
-    monkeypatch.setattr(engine_module, "verify_snapshot", meanwhile)
+    monkeypatch.setattr(chain_module, "verify_snapshot", meanwhile)
     with pytest.raises((NotYetError, ConflictError)):
         lock_roster(ctx, DEC_21, now=LATER)
     with unit_of_work(fresh_db) as session:
@@ -450,11 +452,11 @@ def test_a_cancel_killed_before_head_moved_is_finished_by_its_rerun(
 def test_a_staging_file_cleared_by_another_driver_is_staged_again(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from settlement import store as store_module
+    from settlement import files as files_module
     from tests.settlement.test_store import populated
 
     store = populated(tmp_path, list(range(1, 11)))
-    place = store_module._place_if_absent
+    place = files_module._place_if_absent
     calls = []
 
     def cleared_once(fs: object, temporary: str, path: str) -> bool:
@@ -463,7 +465,7 @@ def test_a_staging_file_cleared_by_another_driver_is_staged_again(
             Path(temporary).unlink()  # the other driver's clear_staging
         return place(fs, temporary, path)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(store_module, "_place_if_absent", cleared_once)
+    monkeypatch.setattr(files_module, "_place_if_absent", cleared_once)
     path = f"{store.snapshot_dir('gen-1')}/note.json"
     store.write_once(path, b"one", step="gen-1")
     assert Path(path).read_bytes() == b"one" and len(calls) == 2

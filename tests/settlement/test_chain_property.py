@@ -26,7 +26,7 @@ from infra.plans import builtin_plan_sources
 from infra.repositories import PlanRepository
 from mutualaid.calendar import roster_cutoff, start_of_day
 from mutualaid.errors import InputError, NotYetError, RefusedError
-from settlement import store as store_module
+from settlement import files as files_module
 from settlement.engine import Settlement, cancel_period, debit, lock_roster, retry
 from settlement.executor import InlineExecutor
 from settlement.population import PopulationSpec, generate_population
@@ -209,7 +209,7 @@ def outcome_of(call: Callable[[Settlement], Any], ctx: Settlement) -> str:
 @contextmanager
 def kill_switch(db: Engine, monkeypatch: pytest.MonkeyPatch) -> Iterator[KillSwitch]:
     switch = KillSwitch()
-    place, write = store_module._place_if_absent, store_module._write_atomic
+    place, write = files_module._place_if_absent, files_module._write_atomic
 
     def placing(*args: Any) -> bool:
         switch.tick()
@@ -222,8 +222,8 @@ def kill_switch(db: Engine, monkeypatch: pytest.MonkeyPatch) -> Iterator[KillSwi
     def committing(connection: Any) -> None:
         switch.tick()
 
-    monkeypatch.setattr(store_module, "_place_if_absent", placing)
-    monkeypatch.setattr(store_module, "_write_atomic", writing)
+    monkeypatch.setattr(files_module, "_place_if_absent", placing)
+    monkeypatch.setattr(files_module, "_write_atomic", writing)
     event.listen(db, "commit", committing)
     try:
         yield switch
