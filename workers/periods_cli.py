@@ -18,6 +18,8 @@ from infra.db import unit_of_work
 from infra.plans import get_plan
 from infra.repositories import PeriodRepository, PublicityRepository
 from infra.temporal import connect
+from messages import periods as msg
+from messages.periods import PeriodState
 from mutualaid.calendar import is_publicity_day, parse_date
 from mutualaid.errors import InputError, RefusedError
 from mutualaid.money import format_fen
@@ -25,7 +27,6 @@ from workers.output import emit
 from workers.schedules import apply_schedules, backfill
 from workers.stack import plan_sources, prepare_database
 from workers.worker import exits_explicitly
-from workflows import period_messages as msg
 from workflows.period import PeriodWorkflow
 
 periods = typer.Typer(
@@ -205,9 +206,9 @@ def periods_status(period_id: str, as_json: JsonFlag = False) -> None:
         "problem": status.problem,
     }
     emit(row, as_json=as_json, title=period_id)
-    if status.state == msg.WAITING_FOR_PREVIOUS:
+    if status.state == PeriodState.WAITING_FOR_PREVIOUS_PERIOD:
         raise SystemExit(4)
-    if status.state == msg.INTEGRITY_STOP:
+    if status.state == PeriodState.DATA_INTEGRITY_STOP:
         raise SystemExit(5)
 
 

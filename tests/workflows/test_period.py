@@ -26,6 +26,8 @@ from infra.repositories import (
     PeriodRepository,
     PublicityRepository,
 )
+from messages import claims as claim_msg
+from messages import periods as msg
 from mutualaid.calendar import next_publicity_day, sharing_day_for, start_of_day
 from mutualaid.claim import ClaimState
 from mutualaid.plan import Plan
@@ -42,8 +44,6 @@ from tests.workflows.claim_support import (
     to_approved,
     wait_until,
 )
-from workflows import claim_messages as claim_msg
-from workflows import period_messages as msg
 from workflows.claim import ClaimWorkflow
 from workflows.period import PeriodTriggerWorkflow, PeriodWorkflow
 

@@ -17,16 +17,16 @@ import pytest
 from sqlalchemy import Engine
 from temporalio.testing import ActivityEnvironment
 
-import activities.periods as periods_module
+from activities import heartbeats
 from activities.periods import PeriodActivities
 from infra.db import unit_of_work
 from infra.repositories import MemberChangeRepository
+from messages import periods as msg
 from mutualaid.calendar import next_publicity_day, roster_cutoff
 from mutualaid.membership import ChangeKind, MemberChange
 from settlement.executor import InlineExecutor
 from tests.workflows.claim_support import PLANS, migrated_sqlite
 from tests.workflows.test_period import empty_population
-from workflows import period_messages as msg
 
 
 @pytest.fixture
@@ -38,8 +38,8 @@ def engine(tmp_path: Path) -> Iterator[Engine]:
 
 @pytest.fixture
 def fast_pulse(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(periods_module, "PULSE_EVERY_S", 0.05)
-    monkeypatch.setattr(periods_module, "STALL_AFTER_S", 0.6)
+    monkeypatch.setattr(heartbeats, "PULSE_EVERY_S", 0.05)
+    monkeypatch.setattr(heartbeats, "STALL_AFTER_S", 0.6)
 
 
 def slow_shards(seconds: float, *, hang_after: int | None = None) -> Callable[[], Any]:
@@ -113,7 +113,7 @@ def test_a_long_shard_keeps_the_lock_heartbeating(engine: Engine, tmp_path: Path
     request = lock_request(engine)
     steps = activities(engine, tmp_path, slow_shards(0.5))
     started = time.monotonic()
-    beats = heartbeats_of(lambda: steps.lock(request))
+    beats = heartbeats_of(lambda: steps.settlement.lock(request))
     took = time.monotonic() - started
     assert took >= 1.0
     # Not one beat per shard: beats all along, a gap never near a shard's length.
@@ -130,7 +130,7 @@ def test_a_step_with_no_progress_for_the_stall_limit_stops_heartbeating(
     empty_population(str(tmp_path / "store"), shards=3)
     request = lock_request(engine)
     steps = activities(engine, tmp_path, slow_shards(0.4, hang_after=1))
-    beats = heartbeats_of(lambda: steps.lock(request))
+    beats = heartbeats_of(lambda: steps.settlement.lock(request))
     gaps = [b[0] - a[0] for a, b in itertools.pairwise(beats)]
     # The second shard hangs 2 s, over the 0.6 s stall limit: the beats stop for over a
     # second (Temporal would time the attempt out), then resume when the shard finishes.
@@ -143,9 +143,9 @@ def test_the_list_steps_heartbeat(engine: Engine, tmp_path: Path) -> None:
     empty_population(str(tmp_path / "store"), shards=1)
     request = lock_request(engine)
     steps = activities(engine, tmp_path, InlineExecutor)
-    locked = ActivityEnvironment().run(steps.lock, request)
+    locked = ActivityEnvironment().run(steps.settlement.lock, request)
     gathered = heartbeats_of(
-        lambda: steps.gather(
+        lambda: steps.publicity.gather(
             msg.GatherRequest(
                 plan_id="chronic",
                 period_id=locked.period_id,

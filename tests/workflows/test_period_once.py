@@ -19,11 +19,11 @@ from temporalio.testing import WorkflowEnvironment
 from infra.devstack import installed_binary
 from infra.models import Base
 from infra.temporal import DATA_CONVERTER
+from messages import periods as msg
 from mutualaid.calendar import next_publicity_day
 from tests.helpers import run_cli
 from tests.workflows.claim_support import World, migrated_sqlite, register_search_attributes
 from tests.workflows.test_period import approved_claims, empty_population, period_worker
-from workflows import period_messages as msg
 from workflows.period import PeriodWorkflow
 
 pytestmark = [pytest.mark.temporal, pytest.mark.timeout(240)]

@@ -20,14 +20,15 @@ from temporalio.testing import WorkflowEnvironment
 
 from infra.db import reading
 from infra.repositories import PeriodRepository
+from messages import periods as msg
+from messages.periods import PeriodState
 from mutualaid.calendar import next_publicity_day, roster_cutoff, start_of_day
 from settlement.engine import Settlement, final_snapshot, lock_roster
 from settlement.executor import InlineExecutor
 from settlement.store import MemberStore
-from tests.helpers import run_cli
+from tests.helpers import eventually, run_cli
 from tests.workflows.claim_support import PLANS, World, migrated_sqlite
 from tests.workflows.test_period import empty_population, period_worker
-from workflows import period_messages as msg
 from workflows.period import PeriodWorkflow
 from workflows.search_attributes import PERIOD_STATE
 
@@ -67,12 +68,12 @@ async def status(handle: WorkflowHandle[Any, Any]) -> msg.PeriodStatus:
 
 
 async def until_state(handle: WorkflowHandle[Any, Any], state: str) -> msg.PeriodStatus:
-    for _ in range(200):
+    async def reached() -> msg.PeriodStatus:
         said = await status(handle)
-        if said.state == state:
-            return said
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"{handle.id} never reached {state}; it is {said.state}")
+        assert said.state == state, f"{handle.id} never reached {state}; it is {said.state}"
+        return said
+
+    return await eventually(reached, timeout=10, what=f"{handle.id} to reach {state}")
 
 
 async def lock_activities(handle: WorkflowHandle[Any, Any]) -> int:
@@ -110,18 +111,21 @@ async def test_a_lock_before_the_previous_period_closed_waits_for_it_then_goes_o
     async with period_worker(world, tmp_path):
         later = await start(world, second)
         await world.sleep_until(start_of_day(second) + timedelta(hours=5))
-        waiting = await until_state(later, msg.WAITING_FOR_PREVIOUS)
+        waiting = await until_state(later, PeriodState.WAITING_FOR_PREVIOUS_PERIOD)
         assert waiting.waiting_for == msg.workflow_id("chronic", first)
         assert waiting.members is None  # nothing locked
         described = await later.describe()
-        assert described.typed_search_attributes.get(PERIOD_STATE) == msg.WAITING_FOR_PREVIOUS
+        assert (
+            described.typed_search_attributes.get(PERIOD_STATE)
+            == PeriodState.WAITING_FOR_PREVIOUS_PERIOD
+        )
         with reading(world.engine) as session:
             assert PeriodRepository(session).get("chronic", second) is None  # nothing written
         # The command line says which period it waits for, and exits non-zero.
         said = await cli(world, tmp_path, "periods", "status", later.id, "--json")
         assert said.returncode == 4, said.stderr
         shown = json.loads(said.stdout)
-        assert shown["state"] == msg.WAITING_FOR_PREVIOUS
+        assert shown["state"] == PeriodState.WAITING_FOR_PREVIOUS_PERIOD
         assert shown["waiting_for"] == msg.workflow_id("chronic", first)
 
         # The first period runs and closes; the second goes on by itself.
@@ -164,14 +168,16 @@ async def test_damaged_data_stops_the_period_until_an_operator_resumes_it(
             )
         assert "nothing to resume" in str(refused.value.cause)
         await world.sleep_until(start_of_day(day) + timedelta(hours=1))
-        stopped = await until_state(period, msg.INTEGRITY_STOP)
+        stopped = await until_state(period, PeriodState.DATA_INTEGRITY_STOP)
         assert stopped.stopped_step == msg.LOCK
         assert stopped.problem is not None and stopped.problem.startswith("IntegrityError")
         described = await period.describe()
-        assert described.typed_search_attributes.get(PERIOD_STATE) == msg.INTEGRITY_STOP
+        assert (
+            described.typed_search_attributes.get(PERIOD_STATE) == PeriodState.DATA_INTEGRITY_STOP
+        )
         # A day later it is still stopped, the lock tried once: never retried in silence.
         await world.env.sleep(timedelta(days=1))
-        assert (await status(period)).state == msg.INTEGRITY_STOP
+        assert (await status(period)).state == PeriodState.DATA_INTEGRITY_STOP
         assert await lock_activities(period) == 1
         with reading(world.engine) as session:
             assert PeriodRepository(session).get("chronic", day) is None

@@ -1,0 +1,81 @@
+"""Saved histories of representative periods replay against the current workflow code, and a
+period that issues other commands (it no longer tells its claims) fails on them.
+
+The histories come from `python -m tests.workflows.histories.make_period_histories`: a period
+with an objected case paid to its end, one whose lock waited for the previous period, one
+stopped for data integrity and resumed, and one started again over a period SQL says ran.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from temporalio import workflow
+from temporalio.client import WorkflowHistory
+from temporalio.worker import Replayer
+from temporalio.workflow import NondeterminismError
+
+from infra.temporal import DATA_CONVERTER
+from messages import claims as claim_msg
+from messages import periods as msg
+from workflows.period import PeriodWorkflow
+
+HISTORIES = Path(__file__).parent / "histories" / "periods"
+SAVED = sorted(HISTORIES.glob("*.json"))
+
+pytestmark = [pytest.mark.temporal, pytest.mark.timeout(60)]
+
+
+def load(path: Path) -> WorkflowHistory:
+    text = path.read_text(encoding="utf-8")
+    started = json.loads(text)["events"][0]
+    assert started["eventType"] == "EVENT_TYPE_WORKFLOW_EXECUTION_STARTED"
+    return WorkflowHistory.from_json(f"period-{path.stem}", text)
+
+
+def test_the_representative_periods_are_saved() -> None:
+    assert {path.stem for path in SAVED} == {
+        "objected_and_paid",
+        "waited_for_previous",
+        "stopped_then_resumed",
+        "ran_before",
+    }
+
+
+@pytest.mark.parametrize("path", SAVED, ids=[path.stem for path in SAVED])
+async def test_a_saved_period_replays_on_the_current_code(path: Path) -> None:
+    replayer = Replayer(workflows=[PeriodWorkflow], data_converter=DATA_CONVERTER)
+    result = await replayer.replay_workflow(load(path))
+    assert result.replay_failure is None
+
+
+@workflow.defn(name=msg.WORKFLOW_NAME, sandboxed=False)
+class SilentPeriodWorkflow(PeriodWorkflow):
+    """The period without its signals to the claims."""
+
+    @workflow.run
+    async def run(self, request: msg.PeriodInput) -> msg.PeriodReport:
+        return await super().run(request)
+
+    async def _tell(
+        self,
+        claim_ids: tuple[str, ...],
+        signal: str,
+        payload: claim_msg.Publicised | claim_msg.Cleared | claim_msg.Funded,
+    ) -> set[str]:
+        return set()
+
+
+async def test_a_period_that_no_longer_tells_its_claims_fails_to_replay() -> None:
+    replayer = Replayer(workflows=[SilentPeriodWorkflow], data_converter=DATA_CONVERTER)
+    with pytest.raises(NondeterminismError):
+        await replayer.replay_workflow(load(HISTORIES / "objected_and_paid.json"))
+
+
+async def test_the_silent_period_still_replays_a_period_that_told_no_claim() -> None:
+    # Nothing else differs: proof that the failure above is the missing signals themselves.
+    replayer = Replayer(workflows=[SilentPeriodWorkflow], data_converter=DATA_CONVERTER)
+    result = await replayer.replay_workflow(load(HISTORIES / "stopped_then_resumed.json"))
+    assert result.replay_failure is None
