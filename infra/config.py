@@ -2,15 +2,30 @@
 
 With nothing set, everything runs embedded: a Temporal dev server on localhost, local Ray, a
 SQLite file and a member store under the state directory.
+
+`Settings` is a pydantic-settings model: the library reads the variables and turns them into
+typed values; the validators here hold what this program asks of each value. A bad value is
+one line naming the variable and the value (`load_settings`), never a pydantic report.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import (
+    AfterValidator,
+    BeforeValidator,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from mutualaid.clock import SECONDS_PER_DAY, ProgramClock
 from mutualaid.errors import InputError
@@ -18,47 +33,120 @@ from mutualaid.errors import InputError
 PREFIX = "MUTUALAID_"
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Setting:
-    name: str
-    default: str
-    help: str
+def _port(value: object) -> object:
+    if isinstance(value, str) and not (value.isdigit() and 0 < int(value) < 65536):
+        raise ValueError("must be a port number")
+    return value
 
 
-SETTINGS: tuple[Setting, ...] = (
-    Setting(name="STATE_DIR", default=".mutualaid", help="where embedded state lives"),
-    Setting(
-        name="DATABASE_URL",
-        default="",
-        help="SQLAlchemy URL; default a SQLite file in the state directory",
-    ),
-    Setting(name="TEMPORAL_ADDRESS", default="localhost:7233", help="Temporal frontend host:port"),
-    Setting(name="TEMPORAL_NAMESPACE", default="default", help="Temporal namespace"),
-    Setting(name="TEMPORAL_UI_PORT", default="8233", help="Web UI port of the embedded server"),
-    Setting(name="TASK_QUEUE", default="mutualaid", help="Temporal task queue of the workers"),
-    Setting(name="RAY_ADDRESS", default="", help="Ray cluster address; empty: local ray.init()"),
-    Setting(name="STORE_ROOT", default="", help="member store root; default <state>/store"),
-    Setting(name="PLAN_FILES", default="", help="extra plan files or folders, ':'-separated"),
-    Setting(
-        name="SECONDS_PER_DAY",
-        default=str(SECONDS_PER_DAY),
-        help="real seconds per program day (86400 = real time)",
-    ),
-)
+def _host_port(value: str) -> str:
+    host, sep, port = value.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError("must be host:port")
+    return value
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Settings:
-    state_dir: Path
-    database_url: str
-    temporal_address: str
-    temporal_namespace: str
-    temporal_ui_port: int
-    task_queue: str
-    ray_address: str | None
-    store_root: str
-    plan_files: tuple[Path, ...]
-    seconds_per_day: Fraction
+def _positive_number(value: object) -> object:
+    if not isinstance(value, str):
+        return value
+    try:
+        number = Fraction(value)
+    except (ValueError, ZeroDivisionError):
+        raise ValueError("is not a number") from None
+    if number <= 0:
+        raise ValueError("must be positive")
+    return number
+
+
+def _existing(path: Path) -> Path:
+    if not path.exists():
+        raise ValueError("does not exist")
+    return path
+
+
+def _path_list(value: object) -> object:
+    # A `:`-separated list, like PATH; pydantic-settings would read it as JSON (NoDecode).
+    if isinstance(value, str):
+        return tuple(p for p in value.split(os.pathsep) if p.strip())
+    return value
+
+
+class Settings(BaseSettings):
+    """The effective settings. Each field is read from `MUTUALAID_<FIELD NAME>`; its
+    description is what `mutualaid config` says it means."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=PREFIX,
+        # pydantic-settings matches names regardless of case: field `state_dir` is read from
+        # MUTUALAID_STATE_DIR (and a lower-case spelling of it, which nobody sets).
+        # Other MUTUALAID_* variables (the tests' MUTUALAID_TEST_POSTGRES_URL) are not settings.
+        extra="ignore",
+        frozen=True,
+    )
+
+    state_dir: Annotated[Path, Field(description="where embedded state lives")] = Path(".mutualaid")
+    database_url: Annotated[
+        str,
+        Field(
+            description="SQLAlchemy URL; default a SQLite file in the state directory",
+            validate_default=True,
+        ),
+    ] = ""
+    temporal_address: Annotated[
+        str, AfterValidator(_host_port), Field(description="Temporal frontend host:port")
+    ] = "localhost:7233"
+    temporal_namespace: Annotated[str, Field(description="Temporal namespace")] = "default"
+    temporal_ui_port: Annotated[
+        int, BeforeValidator(_port), Field(description="Web UI port of the embedded server")
+    ] = 8233
+    task_queue: Annotated[str, Field(description="Temporal task queue of the workers")] = (
+        "mutualaid"
+    )
+    ray_address: Annotated[
+        str | None, Field(description="Ray cluster address; empty: local ray.init()")
+    ] = None
+    store_root: Annotated[
+        str,
+        Field(description="member store root; default <state>/store", validate_default=True),
+    ] = ""
+    plan_files: Annotated[
+        tuple[Annotated[Path, AfterValidator(_existing)], ...],
+        NoDecode,
+        BeforeValidator(_path_list),
+        Field(description="extra plan files or folders, ':'-separated"),
+    ] = ()
+    seconds_per_day: Annotated[
+        Fraction,
+        BeforeValidator(_positive_number),
+        Field(description="real seconds per program day (86400 = real time)"),
+    ] = Fraction(SECONDS_PER_DAY)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _blank_is_unset(cls, data: Any) -> Any:
+        """A variable set to nothing (or spaces) means its default, as if it were unset."""
+        if not isinstance(data, dict):
+            return data
+        return {
+            key: value.strip() if isinstance(value, str) else value
+            for key, value in data.items()
+            if not (isinstance(value, str) and not value.strip())
+        }
+
+    @field_validator("database_url")
+    @classmethod
+    def _database_url(cls, value: str, info: ValidationInfo) -> str:
+        state_dir = info.data.get("state_dir")  # absent: its own error is reported first
+        url = value or (f"sqlite:///{state_dir / 'mutualaid.db'}" if state_dir else "")
+        if "://" not in url:
+            raise ValueError("is not a database URL")
+        return url
+
+    @field_validator("store_root")
+    @classmethod
+    def _store_root(cls, value: str, info: ValidationInfo) -> str:
+        state_dir = info.data.get("state_dir")  # absent: its own error is reported first
+        return value or (str(state_dir / "store") if state_dir else "")
 
     @property
     def clock(self) -> ProgramClock:
@@ -75,46 +163,28 @@ class Settings:
         return f"http://{host}:{self.temporal_ui_port}"
 
 
-def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
-    """Read the settings, refusing a bad value with the variable's name and value."""
-    env = os.environ if environ is None else environ
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Setting:
+    """One variable, as `mutualaid config` lists it."""
 
-    def raw(name: str) -> str:
-        setting = next(s for s in SETTINGS if s.name == name)
-        return env.get(PREFIX + name, "").strip() or setting.default
+    name: str
+    help: str
 
-    state_dir = Path(raw("STATE_DIR"))
-    database_url = raw("DATABASE_URL") or f"sqlite:///{state_dir / 'mutualaid.db'}"
-    if "://" not in database_url:
-        raise InputError(PREFIX + "DATABASE_URL", database_url, "is not a database URL")
-    address = raw("TEMPORAL_ADDRESS")
-    host, sep, port = address.rpartition(":")
-    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
-        raise InputError(PREFIX + "TEMPORAL_ADDRESS", address, "must be host:port")
-    ui_port = raw("TEMPORAL_UI_PORT")
-    if not ui_port.isdigit() or not 0 < int(ui_port) < 65536:
-        raise InputError(PREFIX + "TEMPORAL_UI_PORT", ui_port, "must be a port number")
-    seconds = raw("SECONDS_PER_DAY")
+
+SETTINGS: tuple[Setting, ...] = tuple(
+    Setting(name=name.upper(), help=field.description or "")
+    for name, field in Settings.model_fields.items()
+)
+
+
+def load_settings() -> Settings:
+    """Read the settings from the environment, refusing a bad value with the variable's name
+    and value (the first bad one, in the order of `SETTINGS`)."""
     try:
-        seconds_per_day = Fraction(seconds)
-    except (ValueError, ZeroDivisionError):
-        raise InputError(PREFIX + "SECONDS_PER_DAY", seconds, "is not a number") from None
-    if seconds_per_day <= 0:
-        raise InputError(PREFIX + "SECONDS_PER_DAY", seconds, "must be positive")
-    plan_files = tuple(Path(p) for p in raw("PLAN_FILES").split(os.pathsep) if p.strip())
-    for path in plan_files:
-        if not path.exists():
-            raise InputError(PREFIX + "PLAN_FILES", str(path), "does not exist")
-    task_queue = raw("TASK_QUEUE")
-    return Settings(
-        state_dir=state_dir,
-        database_url=database_url,
-        temporal_address=address,
-        temporal_namespace=raw("TEMPORAL_NAMESPACE"),
-        temporal_ui_port=int(ui_port),
-        task_queue=task_queue,
-        ray_address=raw("RAY_ADDRESS") or None,
-        store_root=raw("STORE_ROOT") or str(state_dir / "store"),
-        plan_files=plan_files,
-        seconds_per_day=seconds_per_day,
-    )
+        return Settings()
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        variable = PREFIX + str(error["loc"][0]).upper()
+        cause = error.get("ctx", {}).get("error")
+        reason = str(cause) if isinstance(cause, ValueError) else error["msg"]
+        raise InputError(variable, error["input"], reason) from None

@@ -1,5 +1,6 @@
-"""What the `claims` commands share: finding a claim, asking it its status, sending it a
-step and turning its refusal into one line, and checking the names and ids people type.
+"""What the `claims` commands share: starting a claim, finding it, asking it its status (or
+reading its SQL record), sending it a step and turning its refusal into one line, and
+checking the names and ids people type.
 
 Nothing here lets a Temporal or gRPC exception through: a claim that does not exist, a
 worker that does not answer, a claim that has finished are each one line naming the claim.
@@ -27,18 +28,22 @@ from temporalio.client import (
     WorkflowUpdateFailedError,
     WorkflowUpdateRPCTimeoutOrCancelledError,
 )
-from temporalio.exceptions import ApplicationError
+from temporalio.common import SearchAttributePair, TypedSearchAttributes, WorkflowIDReusePolicy
+from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from infra.config import Settings, load_settings
 from infra.db import reading
 from infra.repositories import ClaimRepository
 from infra.temporal import connect
-from mutualaid.claim import TERMINAL, ClaimState, check_actor_name, check_claim_id
+from messages import claims as msg
+from mutualaid.claim import TERMINAL, ClaimState
+from mutualaid.claim_report import check_claim_id
+from mutualaid.claim_roles import check_actor_name
 from mutualaid.errors import InputError, NotYetError, RefusedError
 from workers.output import emit
 from workers.worker import open_database
-from workflows import claim_messages as msg
+from workflows.search_attributes import CLAIM_STATE, MEMBER_ID, PLAN_ID
 
 T = TypeVar("T")
 
@@ -112,6 +117,66 @@ def run_step(
     if isinstance(result, msg.StepResult):
         result = {"claim": claim_id, "state": result.state.value, "event": result.event_seq}
     emit(plain(result), as_json=as_json, title=f"{action}: claim {claim_id}")
+
+
+def run_update(
+    claim_id: str,
+    action: str,
+    update: str,
+    request_for: Callable[[msg.ClaimStatus], object],
+    *,
+    as_json: bool,
+) -> None:
+    """Run a human step that is one update of the claim, its request made from the claim's
+    status (the applicant, the plan a reviewer's family is looked up in)."""
+
+    async def send(handle: WorkflowHandle[Any, Any], status: msg.ClaimStatus) -> object:
+        return await handle.execute_update(update, request_for(status), result_type=msg.StepResult)
+
+    run_step(claim_id, action, send, as_json=as_json)
+
+
+async def start_claim(client: Client, claim: msg.ClaimInput, *, task_queue: str) -> None:
+    """Start a reported claim's workflow, under its id once: a second report is refused."""
+    try:
+        await client.start_workflow(
+            msg.WORKFLOW_NAME,
+            claim,
+            id=msg.workflow_id(claim.claim_id),
+            task_queue=task_queue,
+            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+            search_attributes=TypedSearchAttributes(
+                [
+                    SearchAttributePair(CLAIM_STATE, ClaimState.REPORTED.value),
+                    SearchAttributePair(PLAN_ID, claim.plan_id),
+                    SearchAttributePair(MEMBER_ID, str(claim.member_id)),
+                ]
+            ),
+        )
+    except WorkflowAlreadyStartedError:
+        raise InputError(
+            "claim", claim.claim_id, "is already reported (see `claims show`)"
+        ) from None
+
+
+async def claim_now(
+    settings: Settings, claim_id: str
+) -> tuple[msg.ClaimStatus, list[msg.TimelineEntry]] | str:
+    """The claim's status and timeline from its workflow, or why they cannot be had:
+    connection and worker trouble come back as a reason, so the SQL record can answer."""
+    try:
+        client = await connect(settings)
+    except InputError as exc:
+        return str(exc)
+    handle = claim_handle(client, claim_id)
+    try:
+        status = await claim_status(handle, claim_id)
+        timeline = await claim_query(
+            handle, claim_id, msg.TIMELINE, result_type=list[msg.TimelineEntry]
+        )
+    except NoAnswerError as exc:
+        return str(exc)
+    return status, timeline
 
 
 def claim_handle(client: Client, claim_id: str) -> WorkflowHandle[Any, Any]:
@@ -215,6 +280,15 @@ def claim_record(settings: Settings, claim_id: str) -> ClaimRecordView | None:
             for event in claims.events(claim_id)
         ]
     return ClaimRecordView(status=status, timeline=timeline)
+
+
+def recorded_claim(settings: Settings, claim_id: str, *, why: str) -> ClaimRecordView:
+    """The claim's SQL record when its workflow cannot answer (`why`); a claim SQL does not
+    hold either is that error, one line."""
+    record = claim_record(settings, claim_id)
+    if record is None:
+        raise NotYetError("claim", claim_id, why.removeprefix(f"claim={claim_id!r}: "))
+    return record
 
 
 def expect_state(status: msg.ClaimStatus, state: ClaimState, claim_id: str) -> None:

@@ -27,9 +27,9 @@ from temporalio.client import (
 )
 from temporalio.service import RPCError, RPCStatusCode
 
+from messages import periods as msg
 from mutualaid.calendar import PUBLICITY_DAYS, start_of_day
 from mutualaid.errors import InputError, RefusedError
-from workflows import period_messages as msg
 
 # A day missed while the cluster was down is still started when it comes back within this.
 CATCHUP_WINDOW = timedelta(days=7)

@@ -12,7 +12,6 @@ import asyncio
 import json
 import os
 import subprocess
-import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -24,16 +23,17 @@ from temporalio.testing import WorkflowEnvironment
 from infra.db import make_engine
 from infra.devstack import installed_binary
 from infra.temporal import DATA_CONVERTER
-from mutualaid.claim import Document, DocumentKind
+from mutualaid.claim_materials import Document, DocumentKind
 from mutualaid.errors import InputError
-from tests.helpers import BIN, free_port, run_cli
+from tests.helpers import BIN, eventually_sync, free_port, run_cli
 from tests.workflows.claim_support import (
     World,
     migrated_sqlite,
     register_search_attributes,
     wait_until,
 )
-from workers.claims_cli import _documents, claims_query
+from workers.claims_intake import documents
+from workers.claims_search import claims_query
 from workflows.search_attributes import ALL
 
 pytestmark = pytest.mark.temporal
@@ -132,13 +132,13 @@ async def test_bad_input_is_one_line_exit_2_and_no_workflow_starts(
 
 
 def test_documents_are_kind_and_reference() -> None:
-    assert _documents(["diagnosis: d.pdf"]) == [
+    assert documents(["diagnosis: d.pdf"]) == [
         Document(kind=DocumentKind.DIAGNOSIS, reference="d.pdf")
     ]
     with pytest.raises(InputError, match=r"document='selfie.jpg': must be KIND:REFERENCE"):
-        _documents(["selfie.jpg"])
+        documents(["selfie.jpg"])
     with pytest.raises(InputError, match=r"document='x-ray:a.png'"):
-        _documents(["x-ray:a.png"])
+        documents(["x-ray:a.png"])
 
 
 def test_a_bad_list_filter_is_refused_before_any_query() -> None:
@@ -262,12 +262,9 @@ def state_of(env: dict[str, str], claim: str) -> str:
     return str(cli(env, "claims", "show", claim)["status"]["state"])
 
 
-def until(check: Callable[[], bool], *, tries: int = 100) -> None:
-    for _ in range(tries):
-        if check():
-            return
-        time.sleep(0.2)
-    raise AssertionError("never happened")
+def until(check: Callable[[], bool], *, what: str) -> None:
+    """Commands run as processes, asked again every 0.2 s for up to 20 s."""
+    eventually_sync(check, timeout=20, interval=0.2, what=what)
 
 
 @pytest.mark.slow
@@ -328,7 +325,7 @@ def test_a_claim_is_driven_to_paid_from_the_command_line(dev_server: str, tmp_pa
             "identity:id.jpg",
         )
         claim = str(reported["claim"])
-        until(lambda: state_of(env, claim) == "InReview")
+        until(lambda: state_of(env, claim) == "InReview", what="the claim in review")
         wrong = run_cli("claims", "appeal", claim, env=env)
         assert (wrong.returncode, wrong.stderr) == (
             3,  # refused by a rule of the claim
@@ -352,12 +349,13 @@ def test_a_claim_is_driven_to_paid_from_the_command_line(dev_server: str, tmp_pa
             lambda: any(
                 row["claim"] == claim
                 for row in cli(env, "claims", "list", "--state", "Publicised", "--plan", "chronic")
-            )
+            ),
+            what="the claim listed as Publicised",
         )
         assert run_cli("claims", "standin", "clear", claim, env=env).returncode == 0
-        until(lambda: state_of(env, claim) == "AwaitingFunds")
+        until(lambda: state_of(env, claim) == "AwaitingFunds", what="the claim awaiting funds")
         assert run_cli("claims", "standin", "fund", claim, env=env).returncode == 0
-        until(lambda: state_of(env, claim) == "Paid")
+        until(lambda: state_of(env, claim) == "Paid", what="the claim paid")
         shown = cli(env, "claims", "show", claim)
         assert shown["status"]["payout_reference"] == f"rail-{claim}"
         listed = cli(env, "claims", "list", "--state", "Paid")

@@ -18,6 +18,7 @@ from temporalio.testing import WorkflowEnvironment
 from infra.db import make_engine
 from infra.devstack import installed_binary
 from infra.temporal import DATA_CONVERTER
+from messages import claims as msg
 from tests.helpers import free_port, run_cli
 from tests.workflows.claim_support import (
     World,
@@ -27,7 +28,6 @@ from tests.workflows.claim_support import (
     step,
     wait_until,
 )
-from workflows import claim_messages as msg
 
 pytestmark = pytest.mark.temporal
 Commands = Callable[..., Awaitable[subprocess.CompletedProcess[str]]]

@@ -25,7 +25,7 @@ from sqlalchemy import Engine, create_engine, func, select
 from sqlalchemy.orm import Session
 
 from infra.models import ClaimEventRow, PayoutRow, PeriodRow
-from tests.helpers import BIN, run_cli
+from tests.helpers import BIN, eventually_sync, run_cli
 
 pytestmark = [pytest.mark.slow, pytest.mark.temporal, pytest.mark.timeout(420)]
 
@@ -73,13 +73,14 @@ def periods(engine: Engine) -> list[PeriodRow]:
 
 
 def wait_for(what: str, condition: Callable[[], bool], demo: Demo, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    def seen() -> bool:
         if condition():
-            return
-        assert demo.alive(), f"the demo exited while waiting for {what}:\n{demo.said()[-3000:]}"
-        time.sleep(0.5)
-    raise AssertionError(f"no {what} after {timeout:.0f} s:\n{demo.said()[-3000:]}")
+            return True
+        if not demo.alive():  # it will never happen: fail now, not at the timeout
+            pytest.fail(f"the demo exited while waiting for {what}:\n{demo.said()[-3000:]}")
+        raise AssertionError(f"no {what}; the demo said:\n{demo.said()[-3000:]}")
+
+    eventually_sync(seen, timeout=timeout, interval=0.5, what=what)
 
 
 def test_a_period_rides_out_an_outage_and_a_kill_and_the_next_one_balances(

@@ -2,19 +2,38 @@
 
 from __future__ import annotations
 
+import os
+from collections.abc import Callable, Mapping
 from datetime import timedelta
 from fractions import Fraction
 from pathlib import Path
 
 import pytest
 
-from infra.config import load_settings
+from infra.config import PREFIX, Settings, load_settings
 from infra.db import make_engine
 from mutualaid.errors import InputError
 
+SettingsFrom = Callable[[Mapping[str, str]], Settings]
 
-def test_no_settings_gives_the_embedded_defaults() -> None:
-    settings = load_settings({})
+
+@pytest.fixture
+def settings_from(monkeypatch: pytest.MonkeyPatch) -> SettingsFrom:
+    """The settings a process with exactly these MUTUALAID_* variables would read."""
+
+    def read(variables: Mapping[str, str]) -> Settings:
+        for name in list(os.environ):
+            if name.startswith(PREFIX):
+                monkeypatch.delenv(name)
+        for name, value in variables.items():
+            monkeypatch.setenv(name, value)
+        return load_settings()
+
+    return read
+
+
+def test_no_settings_gives_the_embedded_defaults(settings_from: SettingsFrom) -> None:
+    settings = settings_from({})
     assert settings.database_url == "sqlite:///.mutualaid/mutualaid.db"
     assert settings.temporal_address == "localhost:7233"
     assert settings.temporal_namespace == "default"
@@ -25,10 +44,12 @@ def test_no_settings_gives_the_embedded_defaults() -> None:
     assert settings.clock.is_real
 
 
-def test_every_setting_is_read_from_its_variable(tmp_path: Path) -> None:
+def test_every_setting_is_read_from_its_variable(
+    tmp_path: Path, settings_from: SettingsFrom
+) -> None:
     plan = tmp_path / "extra.toml"
     plan.write_text("")
-    settings = load_settings(
+    settings = settings_from(
         {
             "MUTUALAID_STATE_DIR": str(tmp_path),
             "MUTUALAID_DATABASE_URL": "postgresql://u@db/x",
@@ -67,10 +88,10 @@ def test_every_setting_is_read_from_its_variable(tmp_path: Path) -> None:
     ],
 )
 def test_a_bad_setting_names_the_variable_and_value(
-    variable: str, value: str, message: str
+    variable: str, value: str, message: str, settings_from: SettingsFrom
 ) -> None:
     with pytest.raises(InputError, match=message):
-        load_settings({variable: value})
+        settings_from({variable: value})
 
 
 def test_an_unreachable_database_is_one_clear_error() -> None:
