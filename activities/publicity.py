@@ -20,7 +20,7 @@ from temporalio import activity
 from activities.failures import refusals_are_final
 from activities.heartbeats import beat, pulsing
 from infra.db import reading, unit_of_work
-from infra.models import PeriodRow
+from infra.models import ClaimRow, PeriodRow
 from infra.repositories import (
     ClaimRepository,
     ObjectionRepository,
@@ -31,7 +31,7 @@ from infra.repositories import (
 from infra.states import PeriodState, PublicityOutcome
 from messages import periods as msg
 from mutualaid.calendar import age_on, roster_cutoff
-from mutualaid.claim import ClaimState
+from mutualaid.claim import TERMINAL, ClaimState
 from mutualaid.masking import mask_hospital, mask_id_number
 from mutualaid.plan import Plan
 from mutualaid.share import share_for_cases
@@ -175,6 +175,18 @@ class PublicityActivities:
         temporary.replace(path)
         return msg.Published(provisional_share_fen=share_fen, list_file=str(path))
 
+    @staticmethod
+    def _outcome(claim: ClaimRow | None, *, objected: bool) -> PublicityOutcome:
+        """A listed case clears only while its claim is still waiting on the list: one that
+        an objection moved, or that left the program after it was gathered (withdrawn before
+        its publicised signal landed), is not funded, or its benefit would be shared and then
+        never paid."""
+        if objected or (claim is not None and claim.state in _OBJECTED):
+            return PublicityOutcome.OBJECTED
+        if claim is None or ClaimState(claim.state) in TERMINAL:
+            return PublicityOutcome.LEFT
+        return PublicityOutcome.CLEARED
+
     @activity.defn(name=msg.CLOSE_WINDOW)
     @pulsing
     def close_window(self, request: msg.CloseWindowRequest) -> msg.WindowClosed:
@@ -200,16 +212,11 @@ class PublicityActivities:
                     cleared_before = decided[claim_id] == PublicityOutcome.CLEARED
                     (cleared if cleared_before else objected).append(claim_id)
                     continue
-                claim = claims.get(claim_id)
-                out = (
-                    claim is None
-                    or claim.state in _OBJECTED
-                    or objections.count(claim_id=claim_id, period_id=request.period_id) > 0
+                outcome = self._outcome(
+                    claims.get(claim_id),
+                    objected=objections.count(claim_id=claim_id, period_id=request.period_id) > 0,
                 )
-                (objected if out else cleared).append(claim_id)
-                publicity.set_outcome(
-                    request.period_id,
-                    claim_id,
-                    PublicityOutcome.OBJECTED if out else PublicityOutcome.CLEARED,
-                )
+                cleared_now = outcome is PublicityOutcome.CLEARED
+                (cleared if cleared_now else objected).append(claim_id)
+                publicity.set_outcome(request.period_id, claim_id, outcome)
         return msg.WindowClosed(cleared=tuple(cleared), objected=tuple(objected))

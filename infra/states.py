@@ -37,8 +37,11 @@ class PayoutState(StrEnum):
 
 class PublicityOutcome(StrEnum):
     """A case on a period's public list: publicised until the objection window closes, then
-    cleared or objected."""
+    cleared, objected, or left."""
 
     PUBLICISED = "publicised"
     CLEARED = "cleared"
     OBJECTED = "objected"
+    # The claim left the program after it was listed (withdrawn before its publicised
+    # signal landed, closed): not cleared, never funded.
+    LEFT = "left"
