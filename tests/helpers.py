@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import socket
 import subprocess
@@ -12,6 +13,8 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeGuard, TypeVar
+
+from temporalio.client import WorkflowHistory
 
 BIN = Path(sys.executable).parent
 
@@ -98,3 +101,12 @@ class _Patience:
         raise AssertionError(
             f"waited {self.timeout:g} s for {self.what}; last check returned {outcome!r}"
         )
+
+
+def saved_history(path: Path, *, workflow_kind: str) -> WorkflowHistory:
+    """A workflow history saved as JSON by `temporal workflow show --output json` (or the
+    recorders in tests/workflows/histories), checked to start at the workflow's start."""
+    text = path.read_text(encoding="utf-8")
+    started = json.loads(text)["events"][0]
+    assert started["eventType"] == "EVENT_TYPE_WORKFLOW_EXECUTION_STARTED"
+    return WorkflowHistory.from_json(f"{workflow_kind}-{path.stem}", text)

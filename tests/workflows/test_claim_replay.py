@@ -6,13 +6,11 @@ The histories come from `python -m tests.workflows.histories.make_histories`.
 
 from __future__ import annotations
 
-import json
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from temporalio import workflow
-from temporalio.client import WorkflowHistory
 from temporalio.worker import Replayer
 from temporalio.workflow import NondeterminismError
 
@@ -21,6 +19,7 @@ from infra.temporal import DATA_CONVERTER
 from messages import claims as msg
 from mutualaid.claim import EventKind
 from mutualaid.membership import ExitReason
+from tests.helpers import saved_history
 from workflows.claim import ClaimWorkflow
 from workflows.claim_loop import ClaimLoop
 from workflows.claim_side_roads import PAYMENT_RETRY, SideRoads
@@ -29,13 +28,6 @@ HISTORIES = Path(__file__).parent / "histories"
 SAVED = sorted(HISTORIES.glob("*.json"))
 
 pytestmark = [pytest.mark.temporal, pytest.mark.timeout(60)]
-
-
-def load(path: Path) -> WorkflowHistory:
-    text = path.read_text(encoding="utf-8")
-    started = json.loads(text)["events"][0]
-    assert started["eventType"] == "EVENT_TYPE_WORKFLOW_EXECUTION_STARTED"
-    return WorkflowHistory.from_json(f"claim-{path.stem}", text)
 
 
 def test_the_representative_claims_are_saved() -> None:
@@ -50,7 +42,7 @@ def test_the_representative_claims_are_saved() -> None:
 @pytest.mark.parametrize("path", SAVED, ids=[path.stem for path in SAVED])
 async def test_a_saved_claim_replays_on_the_current_code(path: Path) -> None:
     replayer = Replayer(workflows=[ClaimWorkflow], data_converter=DATA_CONVERTER)
-    result = await replayer.replay_workflow(load(path))
+    result = await replayer.replay_workflow(saved_history(path, workflow_kind="claim"))
     assert result.replay_failure is None
 
 
@@ -93,11 +85,15 @@ class ReorderedClaimWorkflow(ClaimWorkflow):
 async def test_a_reordered_workflow_fails_to_replay_a_paid_claim() -> None:
     replayer = Replayer(workflows=[ReorderedClaimWorkflow], data_converter=DATA_CONVERTER)
     with pytest.raises(NondeterminismError):
-        await replayer.replay_workflow(load(HISTORIES / "paid_after_objection.json"))
+        await replayer.replay_workflow(
+            saved_history(HISTORIES / "paid_after_objection.json", workflow_kind="claim")
+        )
 
 
 async def test_the_reordered_workflow_still_replays_a_claim_that_never_paid() -> None:
     # The swap only touches payout: proof that the failure above is the reordering itself.
     replayer = Replayer(workflows=[ReorderedClaimWorkflow], data_converter=DATA_CONVERTER)
-    result = await replayer.replay_workflow(load(HISTORIES / "waiting_period_refund.json"))
+    result = await replayer.replay_workflow(
+        saved_history(HISTORIES / "waiting_period_refund.json", workflow_kind="claim")
+    )
     assert result.replay_failure is None

@@ -8,31 +8,23 @@ stopped for data integrity and resumed, and one started again over a period SQL 
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
 from temporalio import workflow
-from temporalio.client import WorkflowHistory
 from temporalio.worker import Replayer
 from temporalio.workflow import NondeterminismError
 
 from infra.temporal import DATA_CONVERTER
 from messages import claims as claim_msg
 from messages import periods as msg
+from tests.helpers import saved_history
 from workflows.period import PeriodWorkflow
 
 HISTORIES = Path(__file__).parent / "histories" / "periods"
 SAVED = sorted(HISTORIES.glob("*.json"))
 
 pytestmark = [pytest.mark.temporal, pytest.mark.timeout(60)]
-
-
-def load(path: Path) -> WorkflowHistory:
-    text = path.read_text(encoding="utf-8")
-    started = json.loads(text)["events"][0]
-    assert started["eventType"] == "EVENT_TYPE_WORKFLOW_EXECUTION_STARTED"
-    return WorkflowHistory.from_json(f"period-{path.stem}", text)
 
 
 def test_the_representative_periods_are_saved() -> None:
@@ -47,7 +39,7 @@ def test_the_representative_periods_are_saved() -> None:
 @pytest.mark.parametrize("path", SAVED, ids=[path.stem for path in SAVED])
 async def test_a_saved_period_replays_on_the_current_code(path: Path) -> None:
     replayer = Replayer(workflows=[PeriodWorkflow], data_converter=DATA_CONVERTER)
-    result = await replayer.replay_workflow(load(path))
+    result = await replayer.replay_workflow(saved_history(path, workflow_kind="period"))
     assert result.replay_failure is None
 
 
@@ -71,11 +63,15 @@ class SilentPeriodWorkflow(PeriodWorkflow):
 async def test_a_period_that_no_longer_tells_its_claims_fails_to_replay() -> None:
     replayer = Replayer(workflows=[SilentPeriodWorkflow], data_converter=DATA_CONVERTER)
     with pytest.raises(NondeterminismError):
-        await replayer.replay_workflow(load(HISTORIES / "objected_and_paid.json"))
+        await replayer.replay_workflow(
+            saved_history(HISTORIES / "objected_and_paid.json", workflow_kind="period")
+        )
 
 
 async def test_the_silent_period_still_replays_a_period_that_told_no_claim() -> None:
     # Nothing else differs: proof that the failure above is the missing signals themselves.
     replayer = Replayer(workflows=[SilentPeriodWorkflow], data_converter=DATA_CONVERTER)
-    result = await replayer.replay_workflow(load(HISTORIES / "stopped_then_resumed.json"))
+    result = await replayer.replay_workflow(
+        saved_history(HISTORIES / "stopped_then_resumed.json", workflow_kind="period")
+    )
     assert result.replay_failure is None
