@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import date, datetime
 from typing import TypeVar
 
@@ -177,13 +177,7 @@ class LockShardOutcome:
         return {
             "shard": s.shard,
             "file": self.file.to_dict(),
-            "stats": {
-                "rows": s.rows,
-                "on_roster": s.on_roster,
-                "joined": s.joined,
-                "exited": s.exited,
-                "aged_out": s.aged_out,
-            },
+            "stats": _counts(s),
             "checksums": dict(self.checksums),
         }
 
@@ -193,14 +187,7 @@ class LockShardOutcome:
         stats = f.nested("stats")
         return cls(
             file=f.shard_file("file"),
-            stats=LockStats(
-                shard=f.integer("shard"),
-                rows=stats.integer("rows"),
-                on_roster=stats.integer("on_roster"),
-                joined=stats.integer("joined"),
-                exited=stats.integer("exited"),
-                aged_out=stats.integer("aged_out"),
-            ),
+            stats=_read_counts(LockStats, f.integer("shard"), stats),
             checksums=f.checksums("checksums"),
         )
 
@@ -228,14 +215,7 @@ class DebitShardOutcome:
                 "rows": self.ledger.rows,
                 "sha256": self.ledger.sha256,
             },
-            "stats": {
-                "rows": s.rows,
-                "charge_fen": s.charge_fen,
-                "paid_fen": s.paid_fen,
-                "unpaid_fen": s.unpaid_fen,
-                "subsidy_fen": s.subsidy_fen,
-                "removed": s.removed,
-            },
+            "stats": _counts(s),
             "checksums": dict(self.checksums),
         }
 
@@ -248,15 +228,7 @@ class DebitShardOutcome:
             ledger=LedgerFile(
                 path=ledger.text("path"), rows=ledger.integer("rows"), sha256=ledger.text("sha256")
             ),
-            stats=DebitStats(
-                shard=f.integer("shard"),
-                rows=stats.integer("rows"),
-                charge_fen=stats.integer("charge_fen"),
-                paid_fen=stats.integer("paid_fen"),
-                unpaid_fen=stats.integer("unpaid_fen"),
-                subsidy_fen=stats.integer("subsidy_fen"),
-                removed=stats.integer("removed"),
-            ),
+            stats=_read_counts(DebitStats, f.integer("shard"), stats),
             checksums=f.checksums("checksums"),
         )
 
@@ -273,6 +245,20 @@ def decode(data: bytes, *, source: str) -> object:
     except ValueError:  # not JSON, or not UTF-8
         raise IntegrityError("file", source, "is corrupt") from None
     return parsed
+
+
+Stats = TypeVar("Stats", LockStats, DebitStats)
+
+
+def _counts(stats: LockStats | DebitStats) -> Json:
+    """A shard's counts as its done marker holds them: every field but the shard (which the
+    marker names once, at its top), in the fields' order."""
+    return {f.name: getattr(stats, f.name) for f in fields(stats) if f.name != "shard"}
+
+
+def _read_counts(kind: type[Stats], shard: int, counts: _Fields) -> Stats:
+    names = [f.name for f in fields(kind) if f.name != "shard"]
+    return kind(shard=shard, **{name: counts.integer(name) for name in names})
 
 
 class _Fields:
