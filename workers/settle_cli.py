@@ -23,7 +23,7 @@ from infra.repositories import DebitRunRepository, PeriodRepository
 from mutualaid.calendar import PROGRAM_TZ, parse_date, parse_moment, publicity_day_for
 from mutualaid.errors import InputError
 from mutualaid.money import parse_fen
-from settlement.engine import Settlement, cancel_period
+from settlement.engine import CancelResult, LockResult, RunResult, Settlement, cancel_period
 from settlement.executor import Executor, InlineExecutor, RayExecutor
 from settlement.population import PopulationSpec, check_spec, generate_population
 from settlement.reconcile_period import reconcile_period
@@ -375,8 +375,8 @@ def _fraction(field: str, text: str) -> Fraction:
     return value
 
 
-def _row(result: object) -> dict[str, Any]:
-    return dataclasses.asdict(result)  # type: ignore[call-overload]
+def _row(result: LockResult | RunResult | CancelResult) -> dict[str, Any]:
+    return dataclasses.asdict(result)
 
 
 def _title(what: str, already: bool) -> str:
