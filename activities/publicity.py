@@ -28,7 +28,7 @@ from infra.repositories import (
     PublicityEntry,
     PublicityRepository,
 )
-from infra.states import PeriodState, PublicityOutcome
+from infra.states import PeriodStage, PublicityOutcome
 from messages import periods as msg
 from mutualaid.calendar import age_on, roster_cutoff
 from mutualaid.claim import TERMINAL, ClaimState
@@ -40,7 +40,7 @@ from settlement.members import current_member
 # Claim states (the claim's own, as its SQL record holds them) that take a case off its list.
 _OBJECTED = {ClaimState.REINVESTIGATING.value, ClaimState.FINALLY_DENIED.value}
 # Period states (SQL) at which the publicity list is fixed (published, possibly empty).
-_LIST_FIXED = {PeriodState.SHARE_FIXED, PeriodState.DEBITING, PeriodState.CLOSED}
+_LIST_FIXED = {PeriodStage.SHARE_FIXED, PeriodStage.DEBITING, PeriodStage.CLOSED}
 
 
 class PublicityActivities:

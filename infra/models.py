@@ -31,7 +31,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from infra.states import DebitRunState, PayoutState, PeriodState, PublicityOutcome
+from infra.states import DebitRunState, PayoutState, PeriodStage, PublicityOutcome
 from messages.periods import workflow_id as period_workflow_id
 
 NAMING_CONVENTION = {
@@ -174,7 +174,7 @@ class PeriodRow(Base):
     publicity_date: Mapped[date] = mapped_column(Date)
     sharing_date: Mapped[date] = mapped_column(Date)
     rules_version: Mapped[str] = mapped_column(String(64))
-    state: Mapped[PeriodState] = mapped_column(StateColumn(PeriodState, 40))
+    state: Mapped[PeriodStage] = mapped_column(StateColumn(PeriodStage, 40))
     members: Mapped[int | None] = mapped_column(BigInteger)
     aid_fen: Mapped[int | None] = mapped_column(Money)
     fee_fen: Mapped[int | None] = mapped_column(Money)

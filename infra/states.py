@@ -10,10 +10,11 @@ from __future__ import annotations
 from enum import StrEnum
 
 
-class PeriodState(StrEnum):
-    """Where a period is: opened, its roster locked, its share fixed, debiting, closed; or
-    cancelled by an operator before any money moved (kept for the record, skipped by the
-    chain: the next roster builds on the period before it)."""
+class PeriodStage(StrEnum):
+    """Where a period's money is, as SQL records it (not the workflow's `PeriodState`, which
+    says what the period workflow is doing or waiting for): opened, its roster locked, its
+    share fixed, debiting, closed; or cancelled by an operator before any money moved (kept
+    for the record, skipped by the chain: the next roster builds on the period before it)."""
 
     OPEN = "open"
     LOCKED = "locked"

@@ -15,7 +15,7 @@ from infra.repositories import (
     PeriodRepository,
     PublicityRepository,
 )
-from infra.states import PeriodState
+from infra.states import PeriodStage
 from messages.periods import workflow_id as period_workflow_id
 from mutualaid.calendar import roster_cutoff
 from mutualaid.errors import InputError, RefusedError
@@ -44,7 +44,7 @@ def cancel_period(
         periods = PeriodRepository(session)
         periods.lock_plan(ctx.plan.id)  # checks and writes in one serialised transaction
         period = periods.get(ctx.plan.id, publicity_date)
-        if period is not None and period.state == PeriodState.CANCELLED:
+        if period is not None and period.state == PeriodStage.CANCELLED:
             already = True
         else:
             already = False

@@ -13,7 +13,7 @@ from datetime import date, timedelta
 from sqlalchemy.orm import Session
 
 from infra.repositories import PeriodRepository
-from infra.states import PeriodState
+from infra.states import PeriodStage
 from messages.periods import workflow_id as period_workflow_id
 from mutualaid.calendar import publicity_days_between
 from mutualaid.errors import InputError, IntegrityError, NotYetError, RefusedError
@@ -34,7 +34,7 @@ def locked_already(
     snapshot = roster_snapshot(publicity_date)
     if period is None:
         return None
-    if period.state == PeriodState.CANCELLED:
+    if period.state == PeriodStage.CANCELLED:
         raise RefusedError(
             "period", period.workflow_id, "was cancelled; its cases go to the next period"
         )

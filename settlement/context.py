@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from infra.models import PeriodRow
 from infra.repositories import PeriodRepository
-from infra.states import PeriodState
+from infra.states import PeriodStage
 from messages.periods import workflow_id as period_workflow_id
 from mutualaid.errors import NotYetError, RefusedError
 from mutualaid.plan import Plan
@@ -46,6 +46,6 @@ def period_row(session: Session, plan_id: str, publicity_date: date) -> PeriodRo
         raise NotYetError(
             "period", workflow_id, "does not exist; lock it first", waiting_for=workflow_id
         )
-    if period.state == PeriodState.CANCELLED:
+    if period.state == PeriodStage.CANCELLED:
         raise RefusedError("period", workflow_id, "was cancelled")
     return period

@@ -24,7 +24,7 @@ from datetime import date
 from infra.db import reading
 from infra.models import PeriodRow
 from infra.repositories import DebitRunRepository, PeriodRepository
-from infra.states import DebitRunState, PeriodState
+from infra.states import DebitRunState, PeriodStage
 from mutualaid.errors import IntegrityError
 from settlement.context import Settlement
 from settlement.results import LockResult, RunResult, run_result
@@ -41,7 +41,7 @@ def lock_outcome(
     committed. None when the roster is not committed (or the period was cancelled)."""
     with reading(ctx.db) as session:
         period = PeriodRepository(session).get(ctx.plan.id, publicity_date)
-        if period is None or period.state == PeriodState.CANCELLED or period.members is None:
+        if period is None or period.state == PeriodStage.CANCELLED or period.members is None:
             return None
         members = period.members
     store = ctx.store()

@@ -7,7 +7,7 @@ from datetime import date
 
 from infra.db import reading
 from infra.repositories import DebitRunRepository, PeriodRepository
-from infra.states import PeriodState
+from infra.states import PeriodStage
 from messages.periods import workflow_id as period_workflow_id
 from mutualaid.calendar import sharing_day_for
 from mutualaid.errors import InputError, MutualAidError
@@ -21,7 +21,7 @@ from settlement.snapshots import debit_snapshot, roster_snapshot
 @dataclass(frozen=True, slots=True, kw_only=True)
 class PeriodReconciliation:
     period: str
-    state: PeriodState
+    state: PeriodStage
     members: int | None
     share_fen: int | None
     billed_fen: int | None
@@ -39,7 +39,7 @@ class _Figures:
     """The period's figures as SQL holds them."""
 
     id: str
-    state: PeriodState
+    state: PeriodStage
     members: int | None
     share: int | None
     aid: int | None
@@ -206,7 +206,7 @@ def _yearly_problems(ctx: Settlement, publicity_date: date) -> list[str]:
         chain = [
             p
             for p in PeriodRepository(session).list(plan_id=ctx.plan.id)
-            if p.state != PeriodState.CANCELLED and p.publicity_date <= publicity_date
+            if p.state != PeriodStage.CANCELLED and p.publicity_date <= publicity_date
         ]
         this_year = [i for i, p in enumerate(chain) if p.sharing_date.year == year]
         # The period before the year's first one too: its removals cross the year boundary.

@@ -16,7 +16,7 @@ from infra.models import (
     PublicityEntryRow,
 )
 from infra.repositories._common import insert_or_find
-from infra.states import PeriodState, PublicityOutcome
+from infra.states import PeriodStage, PublicityOutcome
 from mutualaid.calendar import sharing_day_for
 from mutualaid.claim import ClaimState
 from mutualaid.errors import InputError, InvariantError
@@ -41,7 +41,7 @@ class PeriodRepository:
                 publicity_date=publicity_date,
                 sharing_date=sharing_day_for(publicity_date),
                 rules_version=rules_version,
-                state=PeriodState.OPEN,
+                state=PeriodStage.OPEN,
                 opened_at=at,
             ),
             lambda: self.get(plan_id, publicity_date),
@@ -68,7 +68,7 @@ class PeriodRepository:
             .where(
                 PeriodRow.plan_id == plan_id,
                 PeriodRow.publicity_date < publicity_date,
-                PeriodRow.state != PeriodState.CANCELLED,
+                PeriodRow.state != PeriodStage.CANCELLED,
             )
             .order_by(PeriodRow.publicity_date.desc())
             .limit(1)
@@ -83,7 +83,7 @@ class PeriodRepository:
         """The plan's latest period that was not cancelled."""
         return self._session.scalars(
             select(PeriodRow)
-            .where(PeriodRow.plan_id == plan_id, PeriodRow.state != PeriodState.CANCELLED)
+            .where(PeriodRow.plan_id == plan_id, PeriodRow.state != PeriodStage.CANCELLED)
             .order_by(PeriodRow.publicity_date.desc())
             .limit(1)
         ).one_or_none()
@@ -91,7 +91,7 @@ class PeriodRepository:
     def cancel(self, period: PeriodRow, *, reason: str, at: datetime) -> None:
         """Mark a period cancelled (the caller has checked that no money moved). The row stays,
         with why and when, so the record of what happened is never lost."""
-        period.state = PeriodState.CANCELLED
+        period.state = PeriodStage.CANCELLED
         period.report = {
             **(period.report or {}),
             "cancelled_at": at.isoformat(),
@@ -113,7 +113,7 @@ class PeriodRepository:
         if period.members is not None:
             return
         period.members = members
-        period.state = PeriodState.LOCKED
+        period.state = PeriodStage.LOCKED
 
     def record_share(self, period: PeriodRow, share: Share) -> None:
         """The share is fixed once; fixing it again must give the same figures."""
@@ -131,7 +131,7 @@ class PeriodRepository:
         period.fee_fen = share.fee_fen
         period.surplus_in_fen = share.surplus_in_fen
         period.share_fen = share.share_fen
-        period.state = PeriodState.SHARE_FIXED
+        period.state = PeriodStage.SHARE_FIXED
 
     def record_collection(
         self, period: PeriodRow, *, collected_fen: int, unpaid_fen: int, subsidy_fen: int
@@ -142,7 +142,7 @@ class PeriodRepository:
         period.collected_fen = collected_fen
         period.unpaid_fen = unpaid_fen
         period.subsidy_fen = subsidy_fen
-        period.state = PeriodState.DEBITING
+        period.state = PeriodStage.DEBITING
 
     def add_to_report(self, period: PeriodRow, extra: dict[str, Any]) -> None:
         """Add figures to the period's report (payouts, once they are known)."""
@@ -166,7 +166,7 @@ class PeriodRepository:
         period.subsidy_fen = subsidy_fen
         period.surplus_out_fen = surplus_out_fen
         period.report = report
-        period.state = PeriodState.CLOSED
+        period.state = PeriodStage.CLOSED
         period.closed_at = at
 
 
