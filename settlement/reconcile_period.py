@@ -128,7 +128,9 @@ def reconcile_period(ctx: Settlement, publicity_date: date) -> PeriodReconciliat
         )
         if expected != figures.surplus_out:
             problems.append(f"surplus out {figures.surplus_out} != {expected} from the ledgers")
-    if not problems:
+    if not problems and figures.state != PeriodStage.CANCELLED:
+        # A cancelled period is off the chain: its roster stays for the record, nothing is
+        # built on it and no money moved under it (cancel is refused once a debit ran).
         problems += _chain_problems(ctx, publicity_date)
     if not problems and runs:
         problems += _yearly_problems(ctx, publicity_date)

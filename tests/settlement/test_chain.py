@@ -226,6 +226,24 @@ def test_a_wrong_period_is_cancelled_and_the_chain_goes_on_from_the_one_before(
         cancel_period(ctx, JAN_7, reason="too late", now=LATER)
 
 
+def test_a_plan_started_on_the_wrong_day_is_cancelled_and_started_a_day_earlier(
+    fresh_db: Engine, tmp_path: Path
+) -> None:
+    """The first period locked on the wrong day, cancelled, and the plan started on the day
+    before it: the cancelled roster stays for the record, off the chain, and reconciling
+    either period finds nothing wrong (found by the chain property test)."""
+    ctx = small_settlement(fresh_db, tmp_path / "store", members=500)
+    lock_roster(ctx, DEC_7, now=LATER)
+    cancel_period(ctx, DEC_7, reason="the plan starts on 21 November", now=LATER)
+    locked = lock_roster(ctx, NOV_21, now=LATER)
+    assert (
+        ctx.store().manifest(locked.snapshot).parent
+        == ctx.store().manifest("roster-2026-12-07").parent
+    )  # both on the population
+    assert reconcile_period(ctx, DEC_7).problems == []
+    assert reconcile_period(ctx, NOV_21).problems == []
+
+
 def test_a_rerun_of_every_committed_step_changes_no_row_and_no_file(
     fresh_db: Engine, tmp_path: Path
 ) -> None:
