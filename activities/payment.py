@@ -15,6 +15,7 @@ from temporalio import activity
 from activities.failures import refusals_are_final
 from infra.db import unit_of_work
 from infra.repositories import PayoutRepository
+from infra.states import PayoutState
 from messages import claims as msg
 from mutualaid.errors import InvariantError
 
@@ -45,7 +46,7 @@ class PaymentRail:
                     amount_fen=request.amount_fen,
                     at=request.at,
                 )
-                if payout.state == "paid":
+                if payout.state == PayoutState.PAID:
                     if payout.reference is None:
                         raise InvariantError(f"claim {request.claim_id} paid without a reference")
                     return msg.PayoutReceipt(

@@ -70,7 +70,9 @@ def debit_state(attempt: int, *, running: bool) -> str:
     return f"Retrying{attempt}" if running else f"Retry{attempt}"
 
 
-# The name workers/demo.py reads the data-integrity stop by.
+# The period's final report waits for `payout_due` (00:00 after the payout deadline's last
+# day); periods started before this patch waited until 00:00 on that last day.
+PAYOUT_DUE_PATCH = "period-payout-due"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

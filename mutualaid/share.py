@@ -139,20 +139,26 @@ def share_for_cases(
     >>> p.payouts_fen, p.share.aid_fen, p.share.share_fen
     ((1000000, 333333), 1333333, 15)
     """
-    for benefit in benefits_fen:
-        if benefit < 0:
-            raise InputError("benefit_fen", benefit, "must not be negative")
-    payouts = (
-        list(benefits_fen)
-        if per_case_cap_fen is None
-        else payable_under_case_cap(
-            benefits_fen, members=members, per_member_cap_fen=per_case_cap_fen
-        )
-    )
+    payouts = case_payouts(benefits_fen, members=members, per_case_cap_fen=per_case_cap_fen)
     share = compute_share(
         aid_fen=sum(payouts), surplus_in_fen=surplus_in_fen, members=members, fee_rate=fee_rate
     )
-    return PeriodShare(share=share, payouts_fen=tuple(payouts))
+    return PeriodShare(share=share, payouts_fen=payouts)
+
+
+def case_payouts(
+    benefits_fen: Sequence[int], *, members: int, per_case_cap_fen: int | None
+) -> tuple[int, ...]:
+    """What each case is paid: its benefit, or less under the per-case cap when there is one
+    (`per_case_cap_fen` None: no cap)."""
+    for benefit in benefits_fen:
+        if benefit < 0:
+            raise InputError("benefit_fen", benefit, "must not be negative")
+    if per_case_cap_fen is None:
+        return tuple(benefits_fen)
+    return tuple(
+        payable_under_case_cap(benefits_fen, members=members, per_member_cap_fen=per_case_cap_fen)
+    )
 
 
 def payable_under_case_cap(

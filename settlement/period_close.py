@@ -21,7 +21,7 @@ def final_snapshot(session: Session, period: PeriodRow) -> str:
         raise IntegrityError("period", period.workflow_id, "is closed but has no committed debit")
     last = max(committed, key=lambda r: r.attempt)
     source = f"debit run {period.workflow_id} attempt {last.attempt}"
-    return RunPlan.from_json(last.frozen_plan, source=source).output_snapshot
+    return RunPlan.output_snapshot_of(last.frozen_plan, source=source)
 
 
 def record_period_money(

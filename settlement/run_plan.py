@@ -113,6 +113,12 @@ class RunPlan:
             "created_at": self.created_at.isoformat(),
         }
 
+    @staticmethod
+    def output_snapshot_of(raw: object, *, source: str) -> str:
+        """Only the snapshot an attempt wrote: what the next period builds on. Read alone, so
+        plans frozen before a later field was added still lead the chain on."""
+        return _Fields(raw, "frozen plan", source).text("output_snapshot")
+
     @classmethod
     def from_json(cls, raw: object, *, source: str) -> RunPlan:
         f = _Fields(raw, "frozen plan", source)

@@ -12,7 +12,7 @@ from infra.db import reading, unit_of_work
 from infra.models import PeriodRow
 from infra.repositories import PeriodRepository
 from mutualaid.errors import ConflictError, InputError, NotYetError
-from mutualaid.share import PeriodShare, Share, share_for_cases
+from mutualaid.share import PeriodShare, Share, case_payouts, share_for_cases
 from settlement.context import Settlement, period_row
 
 
@@ -60,7 +60,7 @@ def share_for(
             waiting_for=period.workflow_id,
         )
     cap = ctx.plan.sharing.case_cap_fen
-    if cases_fen is None and cap is not None and period.share_fen is None:
+    if cases_fen is None and cap is not None and period.share_fen is None and aid_fen != 0:
         raise InputError(
             "aid_fen",
             aid_fen,
@@ -72,7 +72,7 @@ def share_for(
         payouts = (
             (aid_fen or 0,)
             if cases_fen is None
-            else _sharing(ctx, cases_fen, members=period.members).payouts_fen
+            else case_payouts(cases_fen, members=period.members, per_case_cap_fen=cap)
         )
         if period.aid_fen != sum(payouts):
             raise ConflictError(

@@ -147,10 +147,11 @@ def debit_step(
     if server is None:
         result = engine.debit(ctx, sharing_date, now=now, cases_fen=cases_fen, aid_fen=aid_fen)
         return Ran(result=result, job=None)
+    # A period with no cleared case has an aid of 0, which `--aid-fen 0` says.
     aid = (
-        ["--aid-fen", str(aid_fen)]
-        if aid_fen is not None
-        else [f"--case-fen={fen}" for fen in cases_fen or ()]
+        [f"--case-fen={fen}" for fen in cases_fen]
+        if cases_fen
+        else ["--aid-fen", str(aid_fen or 0)]
     )
     publicity = publicity_day_for(sharing_date)
     day = sharing_date.isoformat()

@@ -14,6 +14,7 @@ schedule or an operator firing twice finds the period already running.
 
 from __future__ import annotations
 
+from datetime import timedelta
 from fractions import Fraction
 
 from temporalio import workflow
@@ -186,7 +187,14 @@ class PeriodWorkflow:
                 claim_msg.FUNDED,
                 claim_msg.Funded(period_id=locked.period_id, amount_fen=amount),
             )
-        await steps.until(payout_due(sharing, locked.payout_deadline_days), PeriodState.PAYING_OUT)
+        # Periods started before the report waited for the payouts' own deadline waited a day
+        # less; they replay (and report) as they began.
+        report_at = (
+            payout_due(sharing, locked.payout_deadline_days)
+            if workflow.patched(msg.PAYOUT_DUE_PATCH)
+            else start_of_day(sharing + timedelta(days=locked.payout_deadline_days))
+        )
+        await steps.until(report_at, PeriodState.PAYING_OUT)
         report = await steps.run(
             PeriodReportActivities.final_report,
             msg.ReportRequest(

@@ -70,3 +70,26 @@ def test_other_cases_after_the_share_is_fixed_are_a_conflict(
     with pytest.raises(ConflictError, match="was fixed with aid"):
         fix_share(ctx, OCT_7, cases_fen=(1_000,))
     assert fixed_aid(ctx) == before
+
+
+def test_a_period_with_no_cleared_case_is_debited_at_aid_zero_under_the_cap(
+    fresh_db: Engine, tmp_path: Path
+) -> None:
+    ctx = capped(small_settlement(fresh_db, tmp_path / "store"))
+    lock_roster(ctx, OCT_7, now=LATER)
+    run = debit(ctx, OCT_14, now=LATER, aid_fen=0)
+    assert run.share_fen == 0 and fixed_aid(ctx) == 0
+    # The same period asked again with its (empty) case list is the same share.
+    assert fix_share(ctx, OCT_7, cases_fen=()).share.share_fen == 0
+
+
+def test_asking_a_fixed_share_again_needs_only_the_payouts(
+    fresh_db: Engine, tmp_path: Path
+) -> None:
+    """A fixed share is answered from SQL; the cases only have to give the same aid under the
+    cap (the carried surplus, which the first fix used, is not needed again)."""
+    ctx = capped(small_settlement(fresh_db, tmp_path / "store"))
+    lock_roster(ctx, OCT_7, now=LATER)
+    first = fix_share(ctx, OCT_7, cases_fen=CASES)
+    again = fix_share(ctx, OCT_7, cases_fen=CASES)
+    assert again == first
