@@ -135,7 +135,12 @@ def test_a_step_with_no_progress_for_the_stall_limit_stops_heartbeating(
     # The second shard hangs 2 s, over the 0.6 s stall limit: the beats stop for over a
     # second (Temporal would time the attempt out), then resume when the shard finishes.
     assert max(gaps) > 1.2, [(round(t - beats[0][0], 2), d) for t, d in beats][::5]
-    assert beats[-1][1] == ("lock " + request.publicity_date.isoformat() + ": 2/3",)
+    # After the stall the beats resume with the hung task counted. The slow executor hangs
+    # in the store check before the lock as well as in the lock, so the longest silence may
+    # be either; on a busy machine the next task may also be counted before the next beat.
+    resumed = [d for _, d in beats[gaps.index(max(gaps)) + 1 :]]
+    assert resumed, beats
+    assert str(resumed[0][0]).endswith((": 2/3", ": 3/3")), resumed[:3]
 
 
 @pytest.mark.usefixtures("fast_pulse")
