@@ -27,7 +27,6 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from mutualaid.clock import SECONDS_PER_DAY, ProgramClock
 from mutualaid.errors import InputError
 
 PREFIX = "MUTUALAID_"
@@ -116,10 +115,13 @@ class Settings(BaseSettings):
         Field(description="extra plan files or folders, ':'-separated"),
     ] = ()
     seconds_per_day: Annotated[
-        Fraction,
+        Fraction | None,
         BeforeValidator(_positive_number),
-        Field(description="real seconds per program day (86400 = real time)"),
-    ] = Fraction(SECONDS_PER_DAY)
+        Field(
+            description="real seconds per program day, recorded in SQL when the deployment is "
+            "first set up (unset: 86400, real time); a different value later is refused"
+        ),
+    ] = None
 
     @model_validator(mode="before")
     @classmethod
@@ -147,10 +149,6 @@ class Settings(BaseSettings):
     def _store_root(cls, value: str, info: ValidationInfo) -> str:
         state_dir = info.data.get("state_dir")  # absent: its own error is reported first
         return value or (str(state_dir / "store") if state_dir else "")
-
-    @property
-    def clock(self) -> ProgramClock:
-        return ProgramClock(seconds_per_day=self.seconds_per_day)
 
     @property
     def temporal_host_port(self) -> tuple[str, int]:

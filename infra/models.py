@@ -342,3 +342,19 @@ class ActorRow(Base):
     name: Mapped[str] = mapped_column(String(100), primary_key=True)
     role: Mapped[str] = mapped_column(String(20))
     added_at: Mapped[datetime] = mapped_column(Moment())
+
+
+class ProgramClockRow(Base):
+    """The deployment's program clock, recorded once when the deployment is first set up:
+    every workflow, activity, Schedule, the demo and the load test map real moments to
+    program moments through it, so two claims started a minute apart agree on the day."""
+
+    __tablename__ = "program_clock"
+    __table_args__ = (CheckConstraint("id = 1", name="one_clock"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    # Text, exact: "86400", "2", "1/10" (a Fraction), never a float.
+    seconds_per_day: Mapped[str] = mapped_column(String(40))
+    origin_real: Mapped[datetime] = mapped_column(Moment())
+    origin_program: Mapped[datetime] = mapped_column(Moment())
+    recorded_at: Mapped[datetime] = mapped_column(Moment())

@@ -89,9 +89,15 @@ class PeriodInput:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class TriggerInput:
-    """What a Schedule passes: the plan. The publicity day is the scheduled moment's date."""
+    """What a Schedule passes: the plan and the deployment's program clock. The publicity day
+    is the program date at the scheduled moment."""
 
     plan_id: str
+    # The deployment's clock, as in PeriodInput (Schedules applied before it was recorded
+    # carry none: real time).
+    seconds_per_day: str = "86400"
+    clock_origin: datetime | None = None
+    program_origin: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

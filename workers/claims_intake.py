@@ -19,7 +19,7 @@ from mutualaid.errors import InputError
 from mutualaid.money import Fen, parse_yuan
 from settlement.members import current_member
 from workers.claims_client import database
-from workers.stack import plan_sources
+from workers.stack import deployment_clock, plan_sources
 
 
 def checked_report(
@@ -40,7 +40,8 @@ def checked_report(
     diagnosis_date = parse_date(diagnosed, field="diagnosed")
     docs = documents(document_specs)
     claimed: Fen | None = parse_yuan(amount, field="amount") if amount is not None else None
-    today = program_date(datetime.now(UTC))
+    clock = deployment_clock(settings)
+    today = program_date(clock.program_now(datetime.now(UTC)))
     check_report(
         plan=plan,
         member_id=member,
@@ -65,7 +66,9 @@ def checked_report(
         documents=tuple(docs),
         accident=accident,
         claimed_fen=claimed,
-        seconds_per_day=str(settings.seconds_per_day),
+        seconds_per_day=str(clock.seconds_per_day),
+        clock_origin=clock.origin_real,
+        program_origin=clock.origin_program,
     )
 
 

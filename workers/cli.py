@@ -24,7 +24,7 @@ from workers.demo import DemoOptions, run_demo
 from workers.output import emit, errors
 from workers.periods_cli import periods, schedules
 from workers.settle_cli import population, settle
-from workers.stack import dev_stack, plan_sources, prepare_database
+from workers.stack import dev_stack, peeked_clock, plan_sources, prepare_database
 from workers.worker import exits_explicitly, worker_command
 from workflows.search_attributes import INDEXED_TYPES, REGISTRATION
 
@@ -156,11 +156,25 @@ def config(as_json: JsonFlag = False) -> None:
         "RAY_ADDRESS": settings.ray_address or "(local ray.init())",
         "STORE_ROOT": settings.store_root,
         "PLAN_FILES": ":".join(str(p) for p in settings.plan_files) or "(built-in plans)",
-        "SECONDS_PER_DAY": str(settings.seconds_per_day),
+        "SECONDS_PER_DAY": str(settings.seconds_per_day or "(unset)"),
     }
     rows = [
         {"variable": PREFIX + s.name, "value": values[s.name], "meaning": s.help} for s in SETTINGS
     ]
+    clock = peeked_clock(settings)
+    rows.append(
+        {
+            "variable": "program clock",
+            "value": (
+                f"{clock.seconds_per_day} s a program day; program "
+                f"{clock.origin_program.isoformat()} at real {clock.origin_real.isoformat()}"
+                if clock is not None
+                else "(not set up yet: recorded by the first command that sets it up)"
+            ),
+            "meaning": "the deployment's clock, recorded in SQL once; every workflow, "
+            "Schedule, the demo and the load tests run on it",
+        }
+    )
     emit(rows, as_json=as_json, title="Configuration")
 
 
@@ -171,8 +185,13 @@ def demo(
     shards: Annotated[int, typer.Option("--shards", help="Member store shards.")] = 8,
     periods_count: Annotated[int, typer.Option("--periods", help="Periods to run.")] = 2,
     seconds_per_day: Annotated[
-        str, typer.Option("--seconds-per-day", help="Real seconds a program day lasts.")
-    ] = "3",
+        str | None,
+        typer.Option(
+            "--seconds-per-day",
+            help="Real seconds a program day lasts, on a deployment the demo sets up "
+            "(default 3; a deployment's clock is recorded once).",
+        ),
+    ] = None,
     seed: Annotated[int, typer.Option("--seed")] = 7,
     fresh: Annotated[bool, typer.Option("--fresh", help="Start over from nothing.")] = False,
     as_json: JsonFlag = False,
@@ -180,7 +199,7 @@ def demo(
     """The whole program on the embedded stack: a population, claims worked by a simulated
     team, and two periods settled on a compressed clock, with their reports."""
     try:
-        speed = Fraction(seconds_per_day)
+        speed = Fraction(seconds_per_day) if seconds_per_day is not None else None
     except (ValueError, ZeroDivisionError):
         raise InputError("seconds-per-day", seconds_per_day, "is not a number") from None
     options = DemoOptions(

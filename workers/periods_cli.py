@@ -25,7 +25,7 @@ from mutualaid.errors import InputError, RefusedError
 from mutualaid.money import format_fen
 from workers.output import emit
 from workers.schedules import apply_schedules, backfill
-from workers.stack import plan_sources, prepare_database
+from workers.stack import deployment_clock, plan_sources, prepare_database
 from workers.worker import exits_explicitly
 from workflows.period import PeriodWorkflow
 
@@ -115,6 +115,7 @@ def periods_start(
     if not is_publicity_day(day):
         raise InputError("publicity_date", publicity_date, "is not the 7th or 21st")
     workflow_id = msg.workflow_id(plan_id, day)
+    clock = deployment_clock(settings)
 
     async def start() -> str:
         client = await connect(settings)
@@ -132,7 +133,9 @@ def periods_start(
                 msg.PeriodInput(
                     plan_id=plan_id,
                     publicity_date=day,
-                    seconds_per_day=str(settings.seconds_per_day),
+                    seconds_per_day=str(clock.seconds_per_day),
+                    clock_origin=clock.origin_real,
+                    program_origin=clock.origin_program,
                 ),
                 id=workflow_id,
                 task_queue=settings.task_queue,
@@ -250,9 +253,11 @@ def schedules_apply(as_json: JsonFlag = False) -> None:
     settings = load_settings()
     plan_ids = sorted(plan_sources(settings))
 
+    clock = deployment_clock(settings)
+
     async def apply() -> list[dict[str, Any]]:
         client = await connect(settings)
-        done = await apply_schedules(client, plan_ids, settings.task_queue)
+        done = await apply_schedules(client, plan_ids, settings.task_queue, clock)
         return [{"plan": a.plan_id, "schedule": a.schedule_id, "created": a.created} for a in done]
 
     emit(asyncio.run(apply()), as_json=as_json, title="Schedules")
@@ -269,9 +274,10 @@ def schedules_backfill(
     settings = load_settings()
     get_plan(plan_sources(settings), plan_id)
     start, end = parse_date(first, field="from"), parse_date(last, field="to")
+    clock = deployment_clock(settings)
 
     async def run() -> None:
-        await backfill(await connect(settings), plan_id, start, end)
+        await backfill(await connect(settings), plan_id, start, end, clock)
 
     asyncio.run(run())
     print(f"backfilled {plan_id} from {start} to {end}")

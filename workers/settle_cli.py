@@ -20,7 +20,7 @@ from infra.config import Settings, load_settings
 from infra.db import unit_of_work
 from infra.plans import get_plan
 from infra.repositories import DebitRunRepository, PeriodRepository
-from mutualaid.calendar import PROGRAM_TZ, parse_date, parse_moment, publicity_day_for
+from mutualaid.calendar import parse_date, parse_moment, publicity_day_for
 from mutualaid.errors import InputError
 from mutualaid.money import parse_fen
 from settlement.engine import CancelResult, LockResult, RunResult, Settlement, cancel_period
@@ -36,7 +36,7 @@ from settlement.steps import (
     retry_step,
 )
 from workers.output import emit, errors
-from workers.stack import plan_sources, prepare_database
+from workers.stack import plan_sources, prepare_database, program_today, recorded_clock
 
 population = typer.Typer(help="Synthetic member populations.", no_args_is_help=True)
 settle = typer.Typer(help="The settlement engine: lock, debit, retry.", no_args_is_help=True)
@@ -73,7 +73,7 @@ def population_generate(
         members=members,
         shards=shards,
         seed=seed,
-        as_of=parse_date(as_of, field="as_of") if as_of else datetime.now(PROGRAM_TZ).date(),
+        as_of=parse_date(as_of, field="as_of") if as_of else program_today(settings),
         cannot_pay=_fraction("cannot_pay", cannot_pay),
         pays_late=_fraction("pays_late", pays_late),
     )
@@ -113,7 +113,7 @@ def settle_lock(
     day = parse_date(publicity_date, field="publicity_date")
     _run_step(
         "Roster",
-        lambda ctx, jobs: lock_step(ctx, day, now=_now(as_of), jobs=jobs),
+        lambda ctx, jobs: lock_step(ctx, day, now=_now(ctx, as_of), jobs=jobs),
         plan_id=plan_id,
         store=store,
         executor=executor,
@@ -153,7 +153,7 @@ def settle_debit(
     _run_step(
         "Debit",
         lambda ctx, jobs: debit_step(
-            ctx, day, now=_now(as_of), cases_fen=cases, aid_fen=aid, jobs=jobs
+            ctx, day, now=_now(ctx, as_of), cases_fen=cases, aid_fen=aid, jobs=jobs
         ),
         plan_id=plan_id,
         store=store,
@@ -176,7 +176,7 @@ def settle_retry(
     day = parse_date(sharing_date, field="sharing_date")
     _run_step(
         "Retry",
-        lambda ctx, jobs: retry_step(ctx, day, now=_now(as_of), attempt=attempt, jobs=jobs),
+        lambda ctx, jobs: retry_step(ctx, day, now=_now(ctx, as_of), attempt=attempt, jobs=jobs),
         plan_id=plan_id,
         store=store,
         executor=executor,
@@ -358,9 +358,10 @@ def _bar(label: str, total: int) -> Iterator[Callable[[], None]]:
         yield lambda: bars.advance(task)
 
 
-def _now(as_of: str | None) -> datetime:
+def _now(ctx: Settlement, as_of: str | None) -> datetime:
+    """The program moment a step acts at: `--as-of`, else now on the deployment's clock."""
     if as_of is None:
-        return datetime.now(UTC)
+        return recorded_clock(ctx.db).program_now(datetime.now(UTC))
     # YYYY-MM-DD or YYYY-MM-DDTHH:MM[:SS][+HH:MM]; without an offset, program time.
     return parse_moment(as_of, field="as_of")
 

@@ -259,19 +259,38 @@ class PeriodWorkflow:
 
 @workflow.defn(name=msg.TRIGGER_NAME)
 class PeriodTriggerWorkflow:
-    """Started by the plan's Schedule at 00:00 on the 7th and 21st: starts the period under its
-    canonical id. A second firing for the same day finds it started and does nothing."""
+    """Started by the plan's Schedule at 00:00 on the 7th and 21st (on a compressed clock, at
+    00:00 of every program day): starts the period under its canonical id, on the clock the
+    Schedule carries. A second firing for the same day finds it started and does nothing."""
 
     @workflow.run
     async def run(self, request: msg.TriggerInput) -> str:
         scheduled = workflow.info().typed_search_attributes.get(_SCHEDULED_START) or workflow.now()
         # The scheduled moment (not now: a caught-up run starts late) names the publicity day.
-        day = program_date(scheduled)
-        publicity = day if is_publicity_day(day) else next_publicity_day(scheduled)
+        if request.clock_origin is None:  # real time: fired by the calendar on the day itself
+            day = program_date(scheduled)
+            publicity = day if is_publicity_day(day) else next_publicity_day(scheduled)
+        else:
+            # A compressed clock fires every program day at 00:00 (an interval in real time,
+            # `workers.schedules`): only the 7th and 21st start a period.
+            clock = ProgramClock(
+                seconds_per_day=Fraction(request.seconds_per_day),
+                origin_real=request.clock_origin,
+                origin_program=request.program_origin or request.clock_origin,
+            )
+            publicity = program_date(clock.program_now(scheduled))
+            if not is_publicity_day(publicity):
+                return f"{publicity} is not a publicity day"
         try:
             await workflow.start_child_workflow(
                 PeriodWorkflow.run,
-                msg.PeriodInput(plan_id=request.plan_id, publicity_date=publicity),
+                msg.PeriodInput(
+                    plan_id=request.plan_id,
+                    publicity_date=publicity,
+                    seconds_per_day=request.seconds_per_day,
+                    clock_origin=request.clock_origin,
+                    program_origin=request.program_origin,
+                ),
                 id=msg.workflow_id(request.plan_id, publicity),
                 parent_close_policy=workflow.ParentClosePolicy.ABANDON,
                 id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,

@@ -4,6 +4,7 @@ idempotent: the same write twice leaves one row; a conflicting write raises."""
 
 from infra.repositories.actors import ActorRepository, RegisteredActor
 from infra.repositories.claims import ClaimRepository, DuplicateClaimError, NewClaim
+from infra.repositories.clock import ProgramClockRepository
 from infra.repositories.jury import JuryRepository, Tally
 from infra.repositories.members import MemberChangeRepository
 from infra.repositories.payouts import PayoutRepository
@@ -28,6 +29,7 @@ __all__ = [
     "PayoutRepository",
     "PeriodRepository",
     "PlanRepository",
+    "ProgramClockRepository",
     "PublicityEntry",
     "PublicityRepository",
     "RegisteredActor",
