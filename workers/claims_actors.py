@@ -12,23 +12,18 @@ from messages import claims as msg
 from mutualaid.claim_roles import Actor, Role, family_of
 from mutualaid.errors import InputError
 from settlement.members import current_member
+from simulation import actors as people
 from workers.claims_client import database, member_id_of, staff_name
 
 
 def applicant(status: msg.ClaimStatus) -> Actor:
     """The member whose claim it is."""
-    return Actor(
-        role=Role.APPLICANT,
-        name=f"member:{status.member_id}",
-        member_id=status.member_id,
-        family_id=None,
-    )
+    return people.applicant(status.member_id)
 
 
 def member(member_id: int) -> Actor:
     """A member acting for themselves (an objector), by a checked member id."""
-    member_id_of(member_id, "member")
-    return Actor(role=Role.MEMBER, name=f"member:{member_id}", member_id=member_id)
+    return people.member(member_id_of(member_id, "member"))
 
 
 def registered(name: str, role: Role) -> Actor:

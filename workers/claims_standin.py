@@ -4,7 +4,7 @@ workflow's three signals (publicised, cleared, funded)."""
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from typing import Annotated
 
 import typer
@@ -13,15 +13,14 @@ from temporalio.client import Client
 from infra.config import Settings, load_settings
 from infra.db import unit_of_work
 from infra.plans import get_plan
-from infra.repositories import JuryRepository, PeriodRepository
+from infra.repositories import JuryRepository
 from messages import claims as msg
-from mutualaid.calendar import next_publicity_day, parse_date, program_date
+from mutualaid.calendar import next_publicity_day, parse_date
 from mutualaid.claim import ClaimState
-from mutualaid.claim_deadlines import objection_window_end
 from mutualaid.errors import InputError
 from mutualaid.membership import ChangeKind, ExitReason, MemberChange
-from mutualaid.plan import Plan
 from settlement.members import queue_change
+from simulation.periods import open_period, publicised
 from workers.claims_client import (
     ClaimArg,
     claim_handle,
@@ -31,7 +30,7 @@ from workers.claims_client import (
     member_id_of,
     with_client,
 )
-from workers.stack import plan_sources
+from workers.stack import plan_sources, program_today
 from workers.worker import exits_explicitly
 
 standin = typer.Typer(
@@ -108,7 +107,7 @@ def standin_qualify(
     """Record members who passed the juror qualification test."""
     settings = load_settings()
     plan = get_plan(plan_sources(settings), plan_id)
-    day = parse_date(passed_on, field="passed-on") if passed_on else program_date(datetime.now(UTC))
+    day = parse_date(passed_on, field="passed-on") if passed_on else program_today(settings)
     with database(settings) as engine, unit_of_work(engine) as session:
         jury = JuryRepository(session)
         added = sum(
@@ -139,15 +138,9 @@ def standin_publicise(
             if publicity_date
             else next_publicity_day(status.program_now)
         )
-        period_id = _open_period(settings, plan, day)
-        await handle.signal(
-            msg.PUBLICISED,
-            msg.Publicised(
-                period_id=period_id,
-                publicity_date=day,
-                objection_window_end=objection_window_end(day, plan.sharing.objection_window_days),
-            ),
-        )
+        with database(settings) as engine:
+            period_id = open_period(engine, plan, day)
+        await handle.signal(msg.PUBLICISED, publicised(plan, period_id, day))
         return f"publicised in period {period_id} ({plan.id} {day.isoformat()})"
 
     print(with_client(settings, signal))
@@ -185,11 +178,3 @@ def _period_signal(claim_id: str, name: str, expected: ClaimState) -> None:
         return f"{name}: period {status.period_id}"
 
     print(with_client(settings, signal))
-
-
-def _open_period(settings: Settings, plan: Plan, day: date) -> int:
-    with database(settings) as engine, unit_of_work(engine) as session:
-        period, _ = PeriodRepository(session).open(
-            plan.id, day, rules_version=plan.rules_version, at=datetime.now(UTC)
-        )
-        return period.id

@@ -13,9 +13,11 @@ the claims still open worked on where they stand. A run that finished is continu
 next one from the program day it reached (`--fresh` starts over). Outages of the Temporal
 server are ridden out: the worker is restarted, calls are retried, the watch goes on.
 
-This module holds the run from start to end; the simulated people are in `demo_actors`, the
-saved run in `demo_state`, the choice of publicity days (and the skipping of those missed)
-in `demo_days`, the period workflows in `demo_periods`, and what is printed in `demo_report`.
+This module holds the run from start to end; the simulated people are the `simulation`
+package's (the `demo` scenario: most approved, some denied, appealed and approved by the jury,
+one objected a period), the saved run in `demo_state`, the choice of publicity days (and the
+skipping of those missed) in `demo_days`, the period workflows in `demo_periods`, and what is
+printed in `demo_report`.
 """
 
 from __future__ import annotations
@@ -31,29 +33,53 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine
-from temporalio.client import Client
+from temporalio.client import Client, WorkflowHandle
 
 from infra.config import Settings
 from infra.db import unit_of_work
 from infra.repositories import ActorRepository
 from infra.temporal import connect_patiently
+from messages import claims as claim_msg
 from mutualaid.calendar import program_date
+from mutualaid.clock import ProgramClock
 from mutualaid.errors import InputError
 from mutualaid.plan import Plan
 from settlement.executor import Executor, InlineExecutor, RayExecutor
 from settlement.population import PopulationSpec, generate_population
 from settlement.store import MemberStore
-from workers.demo_actors import INVESTIGATOR, REVIEWER, ReviewTeam, cases_per_period, open_claims
+from simulation.actors import INVESTIGATOR, REVIEWER, ReviewTeam
+from simulation.applicants import Applicants, qualify_jurors
+from simulation.outages import patiently
+from simulation.scenario import DEMO, ClaimPath
 from workers.demo_days import choose_days, locked, skip_days_missed
 from workers.demo_periods import start_period, watch
 from workers.demo_report import print_claims, report_row
 from workers.demo_state import DemoRun, load_run, wipe
 from workers.output import errors as console
-from workers.stack import dev_stack, plan_sources, prepare_database
+from workers.stack import Speed, dev_stack, plan_sources, prepare_database, recorded_clock
 from workers.worker import WorkerOptions, build_worker, supervise
 from workflows.search_attributes import REGISTRATION
 
 PLAN_ID = "chronic"
+# The program clock of a deployment the demo sets up, unless told otherwise.
+DEMO_SPEED = Fraction(3)
+# Cases a period brings per member: about 3,142 cases for 105 million members in Aug 2020.
+INCIDENCE = Fraction(3142, 105_000_000)
+
+
+def cases_per_period(members: int) -> int:
+    """How many claims the demo reports for a period of that many members."""
+    return max(4, min(40, round(members * INCIDENCE)))
+
+
+async def open_claims(client: Client) -> list[WorkflowHandle[Any, Any]]:
+    """The demo's claims still running, as Temporal's visibility lists them."""
+    query = "WorkflowType = 'Claim' AND ExecutionStatus = 'Running'"
+
+    async def running() -> list[WorkflowHandle[Any, Any]]:
+        return [client.get_workflow_handle(e.id) async for e in client.list_workflows(query)]
+
+    return await patiently(running, for_s=30)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -61,7 +87,8 @@ class DemoOptions:
     members: int = 1_000_000
     shards: int = 8
     periods: int = 2
-    seconds_per_day: Fraction = Fraction(3)
+    # None: the deployment's clock, or 3 s a program day on a deployment set up by the demo.
+    seconds_per_day: Fraction | None = None
     seed: int = 7
     fresh: bool = False
 
@@ -70,7 +97,7 @@ class DemoOptions:
             raise InputError("members", self.members, "must be at least 1000 (a jury needs them)")
         if not 1 <= self.periods <= 6:
             raise InputError("periods", self.periods, "must be between 1 and 6")
-        if self.seconds_per_day <= 0:
+        if self.seconds_per_day is not None and self.seconds_per_day <= 0:
             raise InputError("seconds-per-day", str(self.seconds_per_day), "must be positive")
 
 
@@ -81,16 +108,30 @@ def run_demo(settings: Settings, options: DemoOptions) -> list[dict[str, Any]]:
         wipe(settings)
     status = stack.up(REGISTRATION)
     console.print(f"Temporal dev server at {status.address}; Web UI: {status.web_ui_url}")
-    engine = prepare_database(settings)
+    speed = options.seconds_per_day
+    engine = prepare_database(
+        settings,
+        speed=Speed(field="seconds-per-day", seconds_per_day=speed) if speed else None,
+        first_speed=DEMO_SPEED,
+    )
+    clock = recorded_clock(engine)
+    if clock.is_real:
+        engine.dispose()
+        raise InputError(
+            "seconds-per-day",
+            str(clock.seconds_per_day),
+            "is the deployment's clock (real time): the demo needs a compressed one; run it "
+            "with --fresh or on a new MUTUALAID_STATE_DIR",
+        )
     with unit_of_work(engine) as session:
         # The simulated team works claims as registered staff, like real reviewers.
         ActorRepository(session).ensure_all((REVIEWER, INVESTIGATOR), at=datetime.now(UTC))
     plan = plan_sources(settings)[PLAN_ID].plan
     state_file = settings.state_dir / "demo.json"
-    run = load_run(state_file, options.seconds_per_day)
+    run = load_run(state_file)
     started = time.monotonic()
     try:
-        reports = asyncio.run(_demo(settings, options, engine, plan, run, state_file))
+        reports = asyncio.run(_demo(settings, options, engine, plan, run, state_file, clock))
     finally:
         engine.dispose()
     console.print(
@@ -107,9 +148,8 @@ async def _demo(
     plan: Plan,
     run: DemoRun,
     state_file: Path,
+    clock: ProgramClock,
 ) -> list[dict[str, Any]]:
-    demo_clock = run.clock
-    clock = demo_clock.clock
     today = program_date(clock.program_now(datetime.now(UTC)))
     executor_factory = _executor_factory(settings, options)
     store_root = settings.store_root
@@ -128,7 +168,15 @@ async def _demo(
     stop = asyncio.Event()
     client = await connect_patiently(settings, stop)
     assert client is not None
-    team = ReviewTeam(client=client, engine=engine, plan=plan, members=options.members)
+    jurors = qualify_jurors(engine, store_root, plan, today, DEMO.rng("jurors"))
+    team = ReviewTeam(
+        client=client,
+        plan=plan,
+        clock=clock,
+        task_queue=settings.task_queue,
+        scenario=DEMO,
+        jurors=jurors,
+    )
     with ThreadPoolExecutor(max_workers=8, thread_name_prefix="activity") as threads:
 
         def make(worker_client: Client) -> Any:
@@ -147,7 +195,7 @@ async def _demo(
         worker = asyncio.create_task(supervise(settings, make, stop, say=console.print))
         try:
             return await _run_periods(
-                settings, options, engine, client, team, run, state_file, today
+                settings, options, engine, client, team, run, state_file, today, clock
             )
         finally:
             stop.set()
@@ -163,27 +211,38 @@ async def _run_periods(
     run: DemoRun,
     state_file: Path,
     today: date,
+    clock: ProgramClock,
 ) -> list[dict[str, Any]]:
-    demo_clock = run.clock
-    clock = demo_clock.clock
-    team.qualify_jurors(settings.store_root, today)
     work: list[asyncio.Task[None]] = []
+
+    def take_up(handle: WorkflowHandle[Any, Any], path: ClaimPath | None = None) -> None:
+        # A claim's road and delays are drawn from its id: the same after a kill.
+        work.append(
+            asyncio.create_task(
+                team.work_quietly(
+                    handle,
+                    path=path or DEMO.mix.draw(DEMO.rng(f"path/{handle.id}")),
+                    rng=DEMO.rng(f"claim/{handle.id}"),
+                    say=console.print,
+                )
+            )
+        )
+
     if run.periods:
         console.print(
             "resuming the demo's run: periods " + ", ".join(d.isoformat() for d in run.periods)
         )
         # The claims the killed run was working on: take each up where it stands.
         for claim in await open_claims(client):
-            work.append(asyncio.create_task(team.work(claim, objection=False)))
+            take_up(claim)
     else:
         run.periods = choose_days(engine, clock, PLAN_ID, options.periods)
         skip_days_missed(settings, engine, plan_sources(settings)[PLAN_ID].plan, run.periods[0])
         run.save(state_file)  # before any period starts: a kill from here on resumes
     days = run.periods
-    handles = [
-        await start_period(client, settings.task_queue, demo_clock, PLAN_ID, day) for day in days
-    ]
+    handles = [await start_period(client, settings.task_queue, clock, PLAN_ID, day) for day in days]
     cases = cases_per_period(options.members)
+    applicants = Applicants(plan=plan_sources(settings)[PLAN_ID].plan, members=options.members)
     reports = []
     for number, (day, handle) in enumerate(zip(days, handles, strict=True)):
         # Claims reported now are approved before this period's cut-off; the next period's
@@ -191,8 +250,12 @@ async def _run_periods(
         if day not in run.reported and not locked(engine, PLAN_ID, day):
             console.print(f"period {day}: {cases} claims reported for its publicity list")
             for index in range(cases):
-                claim = await team.report(settings, clock, demo_clock)
-                work.append(asyncio.create_task(team.work(claim, objection=index == 1)))
+                application = applicants.draw(DEMO.rng(f"report/{day}/{index}"), today=team.today())
+                claim_id = f"demo-{team.today():%Y%m%d}-{application.member_id}"
+                reported = await team.report(
+                    application, claim_id=claim_id, workflow_id=claim_msg.workflow_id(claim_id)
+                )
+                take_up(reported, ClaimPath.OBJECTED if index == 1 else None)
             run.reported.append(day)
             run.save(state_file)
         nxt = handles[number + 1] if number + 1 < len(handles) else None
@@ -208,7 +271,6 @@ async def _run_periods(
         task.cancel()
     await asyncio.gather(*work, return_exceptions=True)
     run.finished = True
-    run.program_reached = clock.program_now(datetime.now(UTC))
     run.save(state_file)
     await print_claims(client)
     return sorted(reports, key=lambda r: str(r["period"]))

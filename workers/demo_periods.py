@@ -14,15 +14,15 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError
 
 from messages import periods as period_msg
-from workers.demo_outages import patiently
+from mutualaid.clock import ProgramClock
+from simulation.outages import patiently
 from workers.demo_report import progress_line
-from workers.demo_state import DemoClock
 from workers.output import errors as console
 from workflows.period import PeriodWorkflow
 
 
 async def start_period(
-    client: Client, task_queue: str, demo_clock: DemoClock, plan_id: str, day: date
+    client: Client, task_queue: str, clock: ProgramClock, plan_id: str, day: date
 ) -> WorkflowHandle[Any, Any]:
     """Start the period under its id, once: a period that runs or ran is watched, not run
     again (its id is never reused; one whose history is lost returns its report from SQL)."""
@@ -33,9 +33,9 @@ async def start_period(
                 period_msg.PeriodInput(
                     plan_id=plan_id,
                     publicity_date=day,
-                    seconds_per_day=str(demo_clock.seconds_per_day),
-                    clock_origin=demo_clock.real_origin,
-                    program_origin=demo_clock.program_origin,
+                    seconds_per_day=str(clock.seconds_per_day),
+                    clock_origin=clock.origin_real,
+                    program_origin=clock.origin_program,
                 ),
                 id=period_msg.workflow_id(plan_id, day),
                 task_queue=task_queue,

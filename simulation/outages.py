@@ -1,5 +1,5 @@
-"""The demo's calls to Temporal ride out an outage of the server: each is made again while
-the server is away, for up to ten minutes, before the demo gives up on it."""
+"""The simulated people's calls to Temporal ride out an outage of the server: each is made
+again while the server is away, for up to ten minutes, before they give up on it."""
 
 from __future__ import annotations
 
