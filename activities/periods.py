@@ -3,7 +3,8 @@
 Thin adapters over the settlement engine and SQL, one module per concern:
 `activities.period_settlement` (lock the roster, fix the share, debit, retry),
 `activities.publicity` (gather the cases, publish the list, close the objection window),
-`activities.period_report` (the final report, and what SQL says a period has done), and
+`activities.period_report` (the final report, and what SQL says a period has done),
+`activities.telling` (the period's messages to its claims, a batch at a time), and
 `activities.heartbeats` (how each of them heartbeats).
 
 Each is idempotent: the engine's steps are no-ops once committed and resume the same run
@@ -24,6 +25,7 @@ from sqlalchemy import Engine
 from activities.period_report import PeriodReportActivities
 from activities.period_settlement import PeriodSettlementActivities, SettlementSource
 from activities.publicity import PublicityActivities
+from activities.telling import ClaimTelling
 from mutualaid.plan import Plan
 from settlement.engine import DEFAULT_OPENING_FUNDS_FEN
 from settlement.executor import Executor
@@ -52,6 +54,7 @@ class PeriodActivities:
             engine=engine, store_root=store_root, plans=plans, publicity_dir=publicity_dir
         )
         self.report = PeriodReportActivities(source=source)
+        self.telling = ClaimTelling()
 
     @property
     def all(self) -> list[Callable[..., object]]:
@@ -60,6 +63,8 @@ class PeriodActivities:
             self.settlement.lock,
             self.publicity.gather,
             self.publicity.publish,
+            self.publicity.list_cases,
+            self.telling.tell_claims,
             self.publicity.close_window,
             self.settlement.fix_share,
             self.settlement.debit,

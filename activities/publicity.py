@@ -35,7 +35,7 @@ from mutualaid.claim import TERMINAL, ClaimState
 from mutualaid.masking import mask_hospital, mask_id_number
 from mutualaid.plan import Plan
 from mutualaid.share import share_for_cases
-from settlement.members import current_member
+from settlement.members import current_members
 
 # Claim states (the claim's own, as its SQL record holds them) that take a case off its list.
 _OBJECTED = {ClaimState.REINVESTIGATING.value, ClaimState.FINALLY_DENIED.value}
@@ -77,16 +77,23 @@ class PublicityActivities:
         the last instant before 00:00, the database slow for longer than the lock took): that
         claim stays AwaitingPublicity and the next period publicises it; it is never lost or
         listed twice."""
+        return msg.Gathered(cases=self._gather(request))
+
+    def _gather(self, request: msg.GatherRequest) -> tuple[msg.Case, ...]:
         beat("gather")
         cases = []
         with refusals_are_final(), reading(self._engine) as session:
             published = self._published(session, request.period_id)
             if published is not None:
-                return msg.Gathered(cases=published)
+                return published
             claims = PublicityRepository(session).approved_before(request.plan_id, request.cutoff)
+            # One read of each shard for all the claimants, not one store open per case.
+            members = current_members(
+                self._store_root, session, request.plan_id, [c.member_id for c in claims]
+            )
             for number, claim in enumerate(claims, 1):
                 beat(f"gather: {number}/{len(claims)}")
-                member = current_member(self._store_root, session, claim.plan_id, claim.member_id)
+                member = members[claim.member_id]
                 if claim.benefit_fen is None or member is None:
                     continue  # never approved with a benefit: not a case for a list
                 cases.append(
@@ -99,7 +106,35 @@ class PublicityActivities:
                         benefit_fen=claim.benefit_fen,
                     )
                 )
-        return msg.Gathered(cases=tuple(cases))
+        return tuple(cases)
+
+    @activity.defn(name=msg.LIST_CASES)
+    @pulsing
+    def list_cases(self, request: msg.ListRequest) -> msg.Listed:
+        """`gather` and `publish` in one step, for periods of thousands of cases: what it
+        returns is the ids and benefits only (about 40 bytes a case), so the cases' details
+        never enter the period's history. Idempotent as the two are: a list once in SQL is
+        the list."""
+        cases = self._gather(
+            msg.GatherRequest(
+                plan_id=request.plan_id, period_id=request.period_id, cutoff=request.cutoff
+            )
+        )
+        published = self._publish(
+            msg.PublishRequest(
+                plan_id=request.plan_id,
+                period_id=request.period_id,
+                publicity_date=request.publicity_date,
+                cases=cases,
+                now=request.now,
+            )
+        )
+        return msg.Listed(
+            claim_ids=tuple(c.claim_id for c in cases),
+            benefits_fen=tuple(c.benefit_fen for c in cases),
+            provisional_share_fen=published.provisional_share_fen,
+            list_file=published.list_file,
+        )
 
     def _published(self, session: Session, period_id: int) -> tuple[msg.Case, ...] | None:
         """The period's list as published (None: not published yet)."""
@@ -130,6 +165,9 @@ class PublicityActivities:
         """The list in SQL and as a JSON file, with the provisional share (all cases cleared,
         the previous period's surplus carried). Published once: publishing again returns the
         list already published (and rewrites its file only if it was lost)."""
+        return self._publish(request)
+
+    def _publish(self, request: msg.PublishRequest) -> msg.Published:
         beat("publish")
         plan = self._plans[request.plan_id]
         with refusals_are_final(), unit_of_work(self._engine) as session:

@@ -5,9 +5,9 @@ In the manner of Temporal's "omes": a scenario (the simulated people of `simulat
 mix and delays), an executor (`loadtest.executor`: open-loop arrivals at a rate or a closed
 loop of N, for a duration or a number of claims, then a bounded drain) and workers it starts
 (`mutualaid worker` processes, and `python -m loadtest.noop_worker` for the ceiling). Every
-workflow id carries the run's id, `lt-<run id>-claim-<n>` and `lt-<run id>-noop-<n>`, so a
-run's workflows are listed with `WorkflowId STARTS_WITH 'lt-<run id>-'` and cleaned up with
-`clean_run`.
+id carries the run's id: claims `lt-<run id>-<n>` (their workflows `claim-lt-<run id>-<n>`, as
+every claim's, so a period finds them) and no-op workflows `lt-<run id>-noop-<n>`, so a run's
+workflows are listed with `of_run` and cleaned up with `clean_run`.
 
 A claim's life ends where the program ends it: paid (approved, appealed, objected, resent),
 finally denied, withdrawn or ineligible. No period workflow runs: a period's roster lock and
@@ -52,14 +52,19 @@ from sqlalchemy import Engine
 from temporalio.api.common.v1 import WorkflowExecution
 from temporalio.api.workflowservice.v1 import DeleteWorkflowExecutionRequest
 from temporalio.client import Client, WorkflowExecutionStatus
+from temporalio.service import RPCError, RPCStatusCode
 
 from infra.config import PREFIX, Settings
-from infra.db import unit_of_work
-from infra.repositories import ActorRepository
+from infra.db import make_engine, unit_of_work
+from infra.repositories import ActorRepository, PeriodRepository
 from infra.temporal import connect
+from loadtest.charts import line_chart
 from loadtest.executor import Load, drive
 from loadtest.metrics import Latency, ProcessSampler, Recorder, latency
 from loadtest.noop import TYPICAL_CLAIM, run_noop, shape_of
+from loadtest.periods import run_period
+from messages import claims as claim_msg
+from messages import periods as period_msg
 from mutualaid.calendar import program_date
 from mutualaid.claim import ClaimState
 from mutualaid.clock import ProgramClock
@@ -98,6 +103,12 @@ _CLAIMS_WORKER = (sys.executable, "-m", "workers.worker")
 _NOOP_WORKER = (sys.executable, "-m", "loadtest.noop_worker")
 
 
+# Where a claim's script ends when a real period takes it from its approval (`period`).
+AWAITING_PERIOD = {
+    s: s for s in (ClaimState.AWAITING_PUBLICITY, ClaimState.PUBLICISED, ClaimState.AWAITING_FUNDS)
+}
+
+
 class UnexpectedEndError(Exception):
     """A claim ended elsewhere than its path leads."""
 
@@ -115,6 +126,13 @@ def check_run_id(run_id: str) -> str:
 
 def prefix(run_id: str) -> str:
     return f"lt-{run_id}-"
+
+
+def of_run(run: str) -> str:
+    """A visibility query for every workflow of a run (its `prefix`): the no-op workflows'
+    ids start with it; a claim's workflow is named after its claim id, which does, as every
+    claim's is (`claim-<claim id>`), so that a period finds it."""
+    return f"WorkflowId STARTS_WITH '{run}' OR WorkflowId STARTS_WITH 'claim-{run}'"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -135,6 +153,12 @@ class ClaimsLoad:
     ceiling_concurrency: int = 50
     rounds: int = 1
     poll_s: float = 0.2
+    # The real period workflow takes the approved claims (`loadtest.periods`), after the
+    # claims phases, instead of the stand-in's signals to each claim as it is approved.
+    period: bool = False
+    period_timeout_s: float = 3600.0
+    # The clock of a run's own new database, unless `seconds_per_day` says otherwise.
+    default_speed: Fraction = LOADTEST_SPEED
 
     def __post_init__(self) -> None:
         check_run_id(self.run_id)
@@ -181,6 +205,7 @@ class RunReport:
     longest_history: dict[str, Any] = field(default_factory=dict)
     claim_shape: dict[str, int] = field(default_factory=dict)
     open_workflows: int = 0
+    period: dict[str, Any] = field(default_factory=dict)
 
     def summary(self) -> dict[str, Any]:
         claims = [p for p in self.phases if p.name == "claims"]
@@ -227,6 +252,9 @@ def run_settings(settings: Settings, run_id: str) -> Settings:
         update={
             "database_url": f"sqlite:///{folder / 'mutualaid.db'}",
             "store_root": str(folder / "store"),
+            # The run's publicity lists too: a list file is a period's, and every run's
+            # clock reaches the same days.
+            "state_dir": folder,
         }
     )
 
@@ -243,7 +271,7 @@ def run_claims_load(settings: Settings, spec: ClaimsLoad, *, console: Console) -
     engine = prepare_database(
         mine,
         speed=Speed(field="seconds-per-day", seconds_per_day=speed) if speed else None,
-        first_speed=LOADTEST_SPEED,
+        first_speed=spec.default_speed,
     )
     try:
         report = _run(mine, spec, engine, server_pid, console)
@@ -350,7 +378,7 @@ async def _phases(
         task_queue=workers.claims_queue,
         scenario=spec.scenario or DEFAULT,
         jurors=jurors,
-        periods=StandinPeriods(engine=engine, plan=plan),
+        periods=None if spec.period else StandinPeriods(engine=engine, plan=plan),
         poll_s=spec.poll_s,
         stall_s=max(60.0, spec.load.drain_s),
     )
@@ -366,7 +394,10 @@ async def _phases(
             rng, today=team.today(), covered=path is not ClaimPath.INELIGIBLE
         )
         began = time.monotonic()
-        handle = await team.report(application, claim_id=f"{run}{n}", workflow_id=f"{run}claim-{n}")
+        claim_id = f"{run}{n}"
+        handle = await team.report(
+            application, claim_id=claim_id, workflow_id=claim_msg.workflow_id(claim_id)
+        )
         recorder.step("start", time.monotonic() - began)
         trace = ClaimTrace(path=path)
         end = await team.work(handle, path=path, rng=rng, trace=trace)
@@ -374,7 +405,11 @@ async def _phases(
             recorder.step(name, seconds)
         elapsed = time.monotonic() - began
         recorder.step(f"lifecycle {path.value}", elapsed)
-        if end is not EXPECTED_END[path]:
+        for missed in trace.missed:
+            # Reported beside the errors: the program refused a late step, as it should.
+            recorder.step(f"missed window: {missed}", elapsed)
+        expected = AWAITING_PERIOD.get(end) if spec.period else EXPECTED_END[path]
+        if end is not expected and not trace.missed:
             raise UnexpectedEndError(f"{handle.id}: {path.value} ended {end.value}")
         if path is ClaimPath.APPROVED and not paid_example:
             paid_example.append(handle.id)
@@ -420,14 +455,21 @@ async def _phases(
         report.phases.append(
             _phase(name, counts[name], recorder, outcome, float(clock.seconds_per_day), sampler)
         )
+    if spec.period:
+        console.print("the period takes the approved claims ...")
+        report.period = await run_period(
+            client,
+            task_queue=workers.claims_queue,
+            clock=clock,
+            plan_id=PLAN_ID,
+            timeout_s=spec.period_timeout_s,
+        )
     report.open_workflows = await _count_open(client, run)
     await _histories(client, report, slowest, paid_example)
 
 
 async def _count_open(client: Client, run: str) -> int:
-    counted = await client.count_workflows(
-        f"WorkflowId STARTS_WITH '{run}' AND ExecutionStatus = 'Running'"
-    )
+    counted = await client.count_workflows(f"({of_run(run)}) AND ExecutionStatus = 'Running'")
     return counted.count
 
 
@@ -506,6 +548,7 @@ class Workers:
         env = {**os.environ}
         env[f"{PREFIX}DATABASE_URL"] = self._settings.database_url
         env[f"{PREFIX}STORE_ROOT"] = self._settings.store_root
+        env[f"{PREFIX}STATE_DIR"] = str(self._settings.state_dir)
         try:
             for _ in range(self._spec.workers):
                 if self._spec.scenario is not None:
@@ -574,12 +617,21 @@ def _wait_ready(process: subprocess.Popen[str]) -> None:
 
 
 async def clean_run(settings: Settings, run_id: str) -> tuple[int, int]:
-    """Terminate a run's running workflows and delete all of them from Temporal. Returns
-    (terminated, deleted)."""
+    """Terminate a run's running workflows and delete all of them from Temporal: its claims
+    and no-op workflows by their ids, and the periods its own database opened (a period's id
+    is its plan and day, the same for every run on the server). Returns (terminated,
+    deleted)."""
     run = prefix(check_run_id(run_id))
     client = await connect(settings)
+    executions = [e async for e in client.list_workflows(of_run(run))]
+    for period_id in _periods_of(settings, run_id):
+        try:
+            executions.append(await client.get_workflow_handle(period_id).describe())
+        except RPCError as err:
+            if err.status is not RPCStatusCode.NOT_FOUND:
+                raise
     terminated = deleted = 0
-    async for execution in client.list_workflows(f"WorkflowId STARTS_WITH '{run}'"):
+    for execution in executions:
         handle = client.get_workflow_handle(execution.id, run_id=execution.run_id)
         if execution.status == WorkflowExecutionStatus.RUNNING:
             await handle.terminate(reason=f"loadtest clean {run_id}")
@@ -594,6 +646,22 @@ async def clean_run(settings: Settings, run_id: str) -> tuple[int, int]:
         )
         deleted += 1
     return terminated, deleted
+
+
+def _periods_of(settings: Settings, run_id: str) -> list[str]:
+    """The workflow ids of the periods a run's own database opened (none with a shared one)."""
+    if f"{PREFIX}DATABASE_URL" in os.environ:
+        return []
+    database = (settings.state_dir / "loadtest" / run_id / "mutualaid.db").resolve()
+    if not database.exists():
+        return []
+    engine = make_engine(f"sqlite:///{database}")
+    try:
+        with unit_of_work(engine) as session:
+            rows = PeriodRepository(session).list()
+            return [period_msg.workflow_id(r.plan_id, r.publicity_date) for r in rows]
+    finally:
+        engine.dispose()
 
 
 # ---- the report ----------------------------------------------------------------------
@@ -611,6 +679,7 @@ def write_report(report: RunReport, out_dir: Path) -> None:
         "claim_shape": report.claim_shape,
         "ceiling_shape": dataclasses.asdict(TYPICAL_CLAIM),
         "open_workflows": report.open_workflows,
+        "period": report.period,
     }
     (out_dir / "report.json").write_text(json.dumps(data, indent=1, default=_json_default))
     (out_dir / "report.html").write_text(_html(report, data))
@@ -657,7 +726,11 @@ def _html(report: RunReport, data: dict[str, Any]) -> str:
             "<h3>Latency</h3>",
             table([dataclasses.asdict(x) for x in phase.latencies]),
             "<h3>Throughput</h3>",
-            _svg(phase.started_per_second, phase.completed_per_second),
+            line_chart(
+                {"started": phase.started_per_second, "completed": phase.completed_per_second},
+                x_label="seconds into the phase",
+                y_label="claims per second",
+            ),
             "<h3>Processes</h3>",
             table([{"role": k, **v} for k, v in phase.processes.items()]),
         ]
@@ -665,6 +738,14 @@ def _html(report: RunReport, data: dict[str, Any]) -> str:
         "<h2>Workflows</h2>",
         table([{"longest history": report.longest_history, "claim shape": report.claim_shape}]),
     ]
+    if report.period:
+        figures = {k: v for k, v in report.period.items() if k != "steps"}
+        parts += [
+            "<h2>The period</h2>",
+            table([figures]),
+            "<h3>Its steps</h3>",
+            table(report.period["steps"]),
+        ]
     style = "table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:2px 6px}"
     return (
         f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(report.title)}"
@@ -676,19 +757,3 @@ def _cell(value: object) -> str:
     if isinstance(value, float):
         return f"{value:.3f}"
     return str(value)
-
-
-def _svg(started: list[tuple[float, float]], completed: list[tuple[float, float]]) -> str:
-    width, height = 600, 160
-    top = max([v for _, v in started + completed] + [1.0])
-    span = max(len(started), 1)
-
-    def line(points: list[tuple[float, float]], colour: str) -> str:
-        xy = " ".join(f"{x * width / span:.1f},{height - v * height / top:.1f}" for x, v in points)
-        return f"<polyline fill='none' stroke='{colour}' points='{xy}'/>"
-
-    return (
-        f"<svg width='{width}' height='{height}' xmlns='http://www.w3.org/2000/svg'>"
-        f"{line(started, '#1f77b4')}{line(completed, '#d62728')}</svg>"
-        f"<p>per second: started (blue), completed (red); peak {top:.0f}/s</p>"
-    )

@@ -31,6 +31,15 @@ DEBIT = "periods.debit"
 RETRY = "periods.retry"
 FINAL_REPORT = "periods.final_report"
 RECORDED = "periods.recorded"
+LIST_CASES = "periods.list_cases"
+TELL_CLAIMS = "periods.tell_claims"
+
+# workflow.patched id: periods started before it gathered the full cases into their history
+# and signalled each claim from it, one after another.
+FANOUT_PATCH = "period-fanout"
+# Claims told by one `tell_claims` activity: the period's history grows by one activity per
+# batch, not by two events a claim.
+TELL_BATCH = 1000
 
 # Query names.
 STATUS = "status"
@@ -179,6 +188,45 @@ class PublishRequest:
 class Published:
     provisional_share_fen: int
     list_file: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ListRequest:
+    """Gather the period's cases and publish them, in one step: the cases' details go from
+    SQL to SQL and the list file, never through the period's history."""
+
+    plan_id: str
+    period_id: int
+    publicity_date: date
+    cutoff: datetime  # program moment: 00:00 on the publicity day
+    now: datetime  # the program moment of publication
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Listed:
+    """The published list as the workflow needs it: ids and benefits, in list order."""
+
+    claim_ids: tuple[str, ...]
+    benefits_fen: tuple[int, ...]
+    provisional_share_fen: int
+    list_file: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TellRequest:
+    """One batch of claims to signal: `notice` to each, or, for `funded`, each its amount."""
+
+    signal: str  # messages.claims.PUBLICISED, CLEARED or FUNDED
+    period_id: int
+    claim_ids: tuple[str, ...]
+    publicity_date: date | None = None  # publicised: the notice's dates
+    objection_window_end: datetime | None = None
+    amounts_fen: tuple[int, ...] = ()  # funded: one per claim
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Told:
+    unreachable: tuple[str, ...]  # closed or missing claim workflows
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

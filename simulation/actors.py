@@ -27,13 +27,14 @@ from temporalio.client import (
     WorkflowUpdateFailedError,
 )
 from temporalio.common import WorkflowIDReusePolicy
-from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError
 
 from messages import claims as claim_msg
 from mutualaid.calendar import next_publicity_day, program_date, start_of_day
 from mutualaid.claim import TERMINAL, ClaimState
 from mutualaid.claim_materials import DocumentKind
+from mutualaid.claim_refusals import ActionRefusal
 from mutualaid.claim_review import Findings, ReviewOutcome
 from mutualaid.claim_roles import Actor, Role
 from mutualaid.clock import ProgramClock
@@ -73,6 +74,10 @@ class ClaimTrace:
     path: ClaimPath
     steps: list[tuple[str, float]] = field(default_factory=list)
     states: list[tuple[ClaimState, float]] = field(default_factory=list)  # first seen (monotonic)
+    # Windows a person missed: the program refused the step as too late (under a load that
+    # slows the people's own round trips, a short window on a compressed clock can close
+    # before they act). The claim then ends as the program ends a missed window.
+    missed: list[str] = field(default_factory=list)
 
     def seen(self, state: ClaimState) -> None:
         if not self.states or self.states[-1][0] is not state:
@@ -340,19 +345,30 @@ class _Script:
                 await asyncio.sleep(0.5)
 
     async def _vote(self, delay: Delay) -> None:
-        # The votes come in while voting is open, whatever the scenario's tail.
+        # The votes come in early in the vote, whatever the scenario's tail: the people's
+        # own round trips under load eat into the rest of the window.
         voting = float(self.team._plan.jury.voting_days)
-        await self._sleep_days(min(delay.draw(self.rng), voting / 3))
+        await self._sleep_days(min(delay.draw(self.rng), voting / 6))
         votes = tuple(
             claim_msg.JuryVote(juror_id=j, approve=self.rng.random() < _JUROR_APPROVES)
             for j in self.team._jurors
         )
         started = time.monotonic()
-        await patiently(
-            lambda: self.handle.execute_update(
-                claim_msg.VOTE, claim_msg.JuryVotes(votes=votes), result_type=claim_msg.VoteReceipt
+        try:
+            await patiently(
+                lambda: self.handle.execute_update(
+                    claim_msg.VOTE,
+                    claim_msg.JuryVotes(votes=votes),
+                    result_type=claim_msg.VoteReceipt,
+                )
             )
-        )
+        except WorkflowUpdateFailedError as exc:
+            cause = exc.cause
+            late = isinstance(cause, ApplicationError) and cause.type == ActionRefusal.VOTING_CLOSED
+            if not late:
+                raise
+            self.trace.missed.append("jury_votes")
+            return
         self.trace.steps.append(("jury_votes", time.monotonic() - started))
 
     async def _object(self, status: claim_msg.ClaimStatus) -> None:

@@ -183,7 +183,11 @@ DEFAULT = Scenario(
     ),
 )
 
-NAMED: dict[str, Scenario] = {s.name: s for s in (DEFAULT, DEMO)}
+# Claims for a period at volume (`loadtest periods`): every one approved, at once; the period
+# workflow takes them from there.
+PERIOD = Scenario(name="period", mix=Mix(approved=1.0), delays=Delays())
+
+NAMED: dict[str, Scenario] = {s.name: s for s in (DEFAULT, DEMO, PERIOD)}
 
 
 def load_scenario(source: str) -> Scenario:

@@ -21,6 +21,7 @@ from mutualaid.plan import Plan
 from workers.actors_cli import actors_app
 from workers.claims_cli import claims_app
 from workers.demo import DemoOptions, run_demo
+from workers.loadtest_cli import loadtest
 from workers.output import emit, errors
 from workers.periods_cli import periods, schedules
 from workers.settle_cli import population, settle
@@ -47,6 +48,7 @@ app.add_typer(population, name="population")
 app.add_typer(settle, name="settle")
 app.add_typer(periods, name="periods")
 app.add_typer(schedules, name="schedules")
+app.add_typer(loadtest, name="loadtest")
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON for machines.")]
 

@@ -1,9 +1,10 @@
-"""`mutualaid loadtest claims` and `mutualaid loadtest clean`: the command-line face of
+"""`mutualaid loadtest claims`, `periods` and `clean`: the command-line face of
 `loadtest.claims` (it parses, calls and prints). Every option is checked before anything
 starts: a bad one is one line, exit 2.
 
-    python -m workers.loadtest_claims claims --claims 20 --concurrency 5 --workers 1
-    python -m workers.loadtest_claims clean RUN_ID
+    mutualaid loadtest claims --claims 20 --concurrency 5 --workers 1
+    mutualaid loadtest periods --cases 3142
+    mutualaid loadtest clean RUN_ID
 """
 
 from __future__ import annotations
@@ -104,6 +105,56 @@ def loadtest_claims(
 
 
 @exits_explicitly
+def loadtest_periods(
+    cases: Annotated[int, typer.Option("--cases", help="Claims the period takes: 3142, 20000.")],
+    concurrency: Annotated[
+        int, typer.Option("--concurrency", help="Claims being approved at once.")
+    ] = 100,
+    workers: Annotated[
+        int, typer.Option("--workers", help="`mutualaid worker` processes to start.")
+    ] = 2,
+    members: Annotated[
+        int | None, typer.Option("--members", help="Population (default: 10 per case).")
+    ] = None,
+    seconds_per_day: Annotated[
+        str | None,
+        typer.Option("--seconds-per-day", help="Program clock of the run's database (2).)"),
+    ] = None,
+    out: Annotated[Path | None, typer.Option("--out", help="Report folder.")] = None,
+    run_id: Annotated[str | None, typer.Option("--run-id", help="Default: a new one.")] = None,
+    timeout: Annotated[
+        str, typer.Option("--timeout", help="How long the period may take once started.")
+    ] = "60m",
+) -> None:
+    """A period at volume: CASES claims approved (the `period` scenario), then the real
+    period workflow from its roster lock to its final report; reports each step's wall time
+    and the period's history (events and bytes) beside the claims' figures."""
+    settings = load_settings()
+    if not 1 <= cases <= 100_000:
+        raise InputError("cases", cases, "must be between 1 and 100000")
+    chosen = check_run_id(run_id) if run_id else new_run_id()
+    spec = ClaimsLoad(
+        load=Load(concurrency=concurrency, count=cases, drain_s=parse_duration("30m")),
+        scenario=load_scenario("period"),
+        out_dir=out or settings.state_dir / "loadtest" / chosen / "report",
+        run_id=chosen,
+        workers=workers,
+        # Ten members a case: a member has one claim open at a time.
+        members=members if members is not None else max(20_000, 10 * cases),
+        seconds_per_day=_fraction(seconds_per_day) if seconds_per_day else None,
+        period=True,
+        period_timeout_s=parse_duration(timeout, field="timeout"),
+        # Two seconds a program day: a period's steps over 20,000 cases take tens of seconds,
+        # which must not be whole program weeks.
+        default_speed=Fraction(2),
+    )
+    console = Console(stderr=True)
+    console.print(f"load test run {chosen}: workflow ids lt-{chosen}-...")
+    report = run_claims_load(settings, spec, console=console)
+    print(json.dumps({"run_id": chosen, **report.summary(), "period": report.period}, indent=1))
+
+
+@exits_explicitly
 def loadtest_clean(run_id: Annotated[str, typer.Argument(help="The run's id.")]) -> None:
     """Terminate a load test run's running workflows and delete all of them."""
     _clean(run_id)
@@ -121,15 +172,3 @@ def _fraction(text: str) -> Fraction:
     except (ValueError, ZeroDivisionError):
         raise InputError("seconds-per-day", text, "must be a number such as 0.05 or 1/20") from None
     return value
-
-
-def main() -> None:
-    """`python -m workers.loadtest_claims claims|clean ...`, until the command is registered."""
-    app = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
-    app.command("claims")(loadtest_claims)
-    app.command("clean")(loadtest_clean)
-    app()
-
-
-if __name__ == "__main__":
-    main()

@@ -139,12 +139,17 @@ class ClaimWorkflow:
 
     @workflow.signal(name=msg.CLEARED)
     def cleared(self, signal: msg.Cleared) -> None:
+        # Heard once per period: a period's batch of messages may be sent again.
+        if signal.period_id in self._record.cleared_periods:
+            return
         self._record.cleared_periods.append(signal.period_id)
         self._record.changed()
 
     @workflow.signal(name=msg.FUNDED)
     def funded(self, signal: msg.Funded) -> None:
         record = self._record
+        if signal.period_id in record.funded_periods:
+            return
         record.funded_periods.append(signal.period_id)
         if signal.amount_fen is not None:
             record.funded_amounts[signal.period_id] = signal.amount_fen

@@ -14,6 +14,7 @@ schedule or an operator firing twice finds the period already running.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 from fractions import Fraction
 
@@ -29,6 +30,7 @@ with workflow.unsafe.imports_passed_through():
     from activities.period_report import PeriodReportActivities
     from activities.period_settlement import PeriodSettlementActivities
     from activities.publicity import PublicityActivities
+    from activities.telling import ClaimTelling, notices_for
     from messages.periods import PeriodState, debit_state
     from mutualaid.calendar import (
         debit_day,
@@ -107,31 +109,55 @@ class PeriodWorkflow:
         self._members = locked.members
 
         steps.set_state(PeriodState.PUBLICISING)
-        gathered = await steps.run(
-            PublicityActivities.gather,
-            msg.GatherRequest(
-                plan_id=request.plan_id, period_id=locked.period_id, cutoff=roster_cutoff(publicity)
-            ),
-            LIST_STEP,
-        )
-        cases = gathered.cases
-        self._cases = tuple(c.claim_id for c in cases)
-        await steps.run(
-            PublicityActivities.publish,
-            msg.PublishRequest(
-                plan_id=request.plan_id,
-                period_id=locked.period_id,
-                publicity_date=publicity,
-                cases=cases,
-                now=steps.now(),
-            ),
-            LIST_STEP,
-        )
+        fanout = workflow.patched(msg.FANOUT_PATCH)
         window_end = objection_window_end(publicity, locked.objection_window_days)
-        notice = claim_msg.Publicised(
-            period_id=locked.period_id, publicity_date=publicity, objection_window_end=window_end
+        if fanout:
+            listed = await steps.run(
+                PublicityActivities.list_cases,
+                msg.ListRequest(
+                    plan_id=request.plan_id,
+                    period_id=locked.period_id,
+                    publicity_date=publicity,
+                    cutoff=roster_cutoff(publicity),
+                    now=steps.now(),
+                ),
+                LIST_STEP,
+            )
+            self._cases = listed.claim_ids
+            benefits = dict(zip(listed.claim_ids, listed.benefits_fen, strict=True))
+        else:
+            gathered = await steps.run(
+                PublicityActivities.gather,
+                msg.GatherRequest(
+                    plan_id=request.plan_id,
+                    period_id=locked.period_id,
+                    cutoff=roster_cutoff(publicity),
+                ),
+                LIST_STEP,
+            )
+            self._cases = tuple(c.claim_id for c in gathered.cases)
+            benefits = {c.claim_id: c.benefit_fen for c in gathered.cases}
+            await steps.run(
+                PublicityActivities.publish,
+                msg.PublishRequest(
+                    plan_id=request.plan_id,
+                    period_id=locked.period_id,
+                    publicity_date=publicity,
+                    cases=gathered.cases,
+                    now=steps.now(),
+                ),
+                LIST_STEP,
+            )
+        unreachable = await self._tell(
+            fanout,
+            msg.TellRequest(
+                signal=claim_msg.PUBLICISED,
+                period_id=locked.period_id,
+                claim_ids=self._cases,
+                publicity_date=publicity,
+                objection_window_end=window_end,
+            ),
         )
-        unreachable = await self._tell(self._cases, claim_msg.PUBLICISED, notice)
 
         await steps.until(window_end, PeriodState.OBJECTION_WINDOW)
         closed = await steps.run(
@@ -144,9 +170,11 @@ class PeriodWorkflow:
         )
         self._cleared, self._objected = closed.cleared, closed.objected
         await self._tell(
-            self._cleared, claim_msg.CLEARED, claim_msg.Cleared(period_id=locked.period_id)
+            fanout,
+            msg.TellRequest(
+                signal=claim_msg.CLEARED, period_id=locked.period_id, claim_ids=self._cleared
+            ),
         )
-        benefits = {c.claim_id: c.benefit_fen for c in cases}
         share = await steps.run(
             PeriodSettlementActivities.fix_share,
             msg.ShareRequest(
@@ -181,12 +209,15 @@ class PeriodWorkflow:
             )
 
         steps.set_state(PeriodState.PAYING_OUT)
-        for claim_id, amount in zip(self._cleared, share.payouts_fen, strict=True):
-            await self._tell(
-                (claim_id,),
-                claim_msg.FUNDED,
-                claim_msg.Funded(period_id=locked.period_id, amount_fen=amount),
-            )
+        await self._tell(
+            fanout,
+            msg.TellRequest(
+                signal=claim_msg.FUNDED,
+                period_id=locked.period_id,
+                claim_ids=self._cleared,
+                amounts_fen=share.payouts_fen,
+            ),
+        )
         # Periods started before the report waited for the payouts' own deadline waited a day
         # less; they replay (and report) as they began.
         report_at = (
@@ -237,22 +268,27 @@ class PeriodWorkflow:
 
     # -- helpers -----------------------------------------------------------------------
 
-    async def _tell(
-        self,
-        claim_ids: tuple[str, ...],
-        signal: str,
-        payload: claim_msg.Publicised | claim_msg.Cleared | claim_msg.Funded,
-    ) -> set[str]:
-        """Signal each claim workflow; a claim that cannot be reached is reported, not fatal."""
+    async def _tell(self, fanout: bool, request: msg.TellRequest) -> set[str]:
+        """Tell each claim of the request; a claim that cannot be reached is reported, not
+        fatal. With `fanout`, a `tell_claims` activity a batch at a time; before it, as the
+        periods started then replay, a signal a claim from this workflow."""
         unreachable: set[str] = set()
-        for claim_id in claim_ids:
+        if fanout:
+            ids, amounts = request.claim_ids, request.amounts_fen
+            for start in range(0, len(ids), msg.TELL_BATCH):
+                end = start + msg.TELL_BATCH
+                batch = replace(request, claim_ids=ids[start:end], amounts_fen=amounts[start:end])
+                told = await self._steps.run(ClaimTelling.tell_claims, batch, LIST_STEP)
+                unreachable.update(told.unreachable)
+            return unreachable
+        for claim_id, notice in notices_for(request):
             handle = workflow.get_external_workflow_handle(claim_msg.workflow_id(claim_id))
             try:
-                await handle.signal(signal, payload)
+                await handle.signal(request.signal, notice)
             except ApplicationError:
                 unreachable.add(claim_id)
             except Exception as exc:  # a closed or missing claim workflow
-                workflow.logger.warning("claim %s not told %s: %s", claim_id, signal, exc)
+                workflow.logger.warning("claim %s not told %s: %s", claim_id, request.signal, exc)
                 unreachable.add(claim_id)
         return unreachable
 

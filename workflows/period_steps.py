@@ -8,10 +8,10 @@ module holds no Temporal handler.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TypeVar
+from typing import Any, TypeVar, overload
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
@@ -96,12 +96,28 @@ class PeriodSteps:
             await workflow.sleep(wait)
         self.next_step_at = None
 
+    @overload
+    async def run(
+        self,
+        activity: Callable[[Activities, Request], Awaitable[Result]],
+        request: Request | Callable[[], Request],
+        timeouts: Timeouts,
+    ) -> Result: ...
+
+    @overload
     async def run(
         self,
         activity: Callable[[Activities, Request], Result],
         request: Request | Callable[[], Request],
         timeouts: Timeouts,
-    ) -> Result:
+    ) -> Result: ...
+
+    async def run(
+        self,
+        activity: Callable[[Any, Any], Any],
+        request: Any,
+        timeouts: Timeouts,
+    ) -> Any:
         """Run one step (an activity method, by reference) to its end. "Not yet" waits on a
         durable timer in a visible state and asks again; damaged data stops the period,
         loudly, until an operator resumes it; the program's other final errors fail the

@@ -1,7 +1,6 @@
 """`mutualaid loadtest claims` on the real dev server: claims driven through their whole life
 by the simulated people, the ids carrying the run's id, the reports written; bad options
-refused before anything starts. Run through `python -m workers.loadtest_claims` until the
-command is registered in `mutualaid`."""
+refused before anything starts."""
 
 from __future__ import annotations
 
@@ -22,7 +21,7 @@ def loadtest(
     full_env = {k: v for k, v in os.environ.items() if not k.startswith("MUTUALAID_")}
     full_env.update(env)
     return subprocess.run(
-        [sys.executable, "-m", "workers.loadtest_claims", *args],
+        [sys.executable, "-m", "workers.cli", "loadtest", *args],
         capture_output=True,
         text=True,
         env=full_env,
@@ -57,15 +56,38 @@ def test_a_short_run_takes_every_claim_to_its_end_and_reports_it(
     assert steps["end_to_end"]["p50_days"] == pytest.approx(steps["end_to_end"]["p50_s"] * 5)
     assert {"review", "investigation", "decision", "publicised", "funded"} <= set(steps)
     assert sum(c for _, c in phase["completed_per_second"]) == 20
-    assert report["longest_history"]["workflow_id"].startswith("lt-t1-claim-")
+    assert report["longest_history"]["workflow_id"].startswith("claim-lt-t1-")
     assert report["claim_shape"]["updates"] == 3
     assert phase["processes"]["workers"]["rss_peak_mib"] > 0
     html = (out / "report.html").read_text()
-    assert "lt-t1-claim-" in html and "end_to_end" in html
+    assert "claim-lt-t1-" in html and "end_to_end" in html
     # Every workflow of the run carries its id: cleaning the run finds and deletes them all.
     cleaned = loadtest("clean", "t1", env=stack_env)
     assert cleaned.returncode == 0, cleaned.stderr
     assert cleaned.stdout.strip().endswith("20 deleted")
+
+
+def test_a_period_takes_the_approved_claims_from_lock_to_payout(
+    stack_env: dict[str, str], tmp_path: Path
+) -> None:
+    out = tmp_path / "report"
+    result = loadtest(
+        "periods", "--cases", "12", "--concurrency", "6", "--workers", "1",
+        "--seconds-per-day", "1", "--run-id", "p1", "--out", str(out), env=stack_env,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    period = json.loads((out / "report.json").read_text())["period"]
+    assert period["cases_cleared"] == 12 and period["payouts_made"] == 12, period
+    assert period["payouts_missing"] == 0 and period["balanced"], period
+    steps = {s["step"]: s for s in period["steps"]}
+    # Three messages to 12 claims: one activity each, not 36 signals in the history.
+    assert steps["periods.tell_claims"]["calls"] == 3
+    assert period["history_events"] < 200
+    assert "The period" in (out / "report.html").read_text()
+    cleaned = loadtest("clean", "p1", env=stack_env)
+    assert cleaned.returncode == 0, cleaned.stderr
+    # The claims and the run's period.
+    assert cleaned.stdout.strip().endswith("13 deleted")
 
 
 @pytest.mark.parametrize(

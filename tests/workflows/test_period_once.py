@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -16,11 +16,14 @@ from sqlalchemy import Engine, select
 from temporalio.client import WorkflowExecutionStatus
 from temporalio.testing import WorkflowEnvironment
 
+from infra.db import unit_of_work
 from infra.devstack import installed_binary
 from infra.models import Base
+from infra.repositories import ProgramClockRepository
 from infra.temporal import DATA_CONVERTER
 from messages import periods as msg
 from mutualaid.calendar import next_publicity_day
+from mutualaid.clock import ProgramClock
 from tests.helpers import run_cli
 from tests.workflows.claim_support import World, migrated_sqlite, register_search_attributes
 from tests.workflows.test_period import approved_claims, empty_population, period_worker
@@ -32,6 +35,10 @@ pytestmark = [pytest.mark.temporal, pytest.mark.timeout(240)]
 @pytest.fixture
 def world(claims_env: WorkflowEnvironment, tmp_path: Path) -> Iterator[World]:
     engine = migrated_sqlite(str(tmp_path / "periods.db"))
+    # The deployment is set up before its periods run: its clock is recorded (real time), so
+    # the command that is refused writes nothing, not even the clock.
+    with unit_of_work(engine) as session:
+        ProgramClockRepository(session).record(ProgramClock(), at=datetime.now(UTC))
     yield World(env=claims_env, engine=engine, store_root=str(tmp_path / "store"))
     engine.dispose()
 

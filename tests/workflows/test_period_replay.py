@@ -16,7 +16,6 @@ from temporalio.worker import Replayer
 from temporalio.workflow import NondeterminismError
 
 from infra.temporal import DATA_CONVERTER
-from messages import claims as claim_msg
 from messages import periods as msg
 from tests.helpers import saved_history
 from workflows.period import PeriodWorkflow
@@ -51,12 +50,7 @@ class SilentPeriodWorkflow(PeriodWorkflow):
     async def run(self, request: msg.PeriodInput) -> msg.PeriodReport:
         return await super().run(request)
 
-    async def _tell(
-        self,
-        claim_ids: tuple[str, ...],
-        signal: str,
-        payload: claim_msg.Publicised | claim_msg.Cleared | claim_msg.Funded,
-    ) -> set[str]:
+    async def _tell(self, fanout: bool, request: msg.TellRequest) -> set[str]:
         return set()
 
 

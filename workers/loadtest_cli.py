@@ -1,0 +1,15 @@
+"""`mutualaid loadtest`: the load tests' command group (claims, periods, settlement, clean)."""
+
+from __future__ import annotations
+
+import typer
+
+from workers.loadtest_claims import loadtest_claims, loadtest_clean, loadtest_periods
+
+loadtest = typer.Typer(
+    help="Load tests with synthetic populations: claims, periods and settlement at volume.",
+    no_args_is_help=True,
+)
+loadtest.command("claims")(loadtest_claims)
+loadtest.command("periods")(loadtest_periods)
+loadtest.command("clean")(loadtest_clean)
