@@ -10,25 +10,23 @@ Prints one JSON line. Generates the population once per size under --workdir and
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import math
 import shutil
 import sys
-import threading
 import time
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import duckdb
-import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from infra.db import make_engine, unit_of_work, upgrade
 from infra.plans import builtin_plan_sources
 from infra.repositories import PlanRepository
+from loadtest.settlement import PeakRss, reset_to_population
 from mutualaid.calendar import latest_birth_date_for_age
 from mutualaid.plan import Plan
 from mutualaid.share import compute_share
@@ -42,45 +40,6 @@ PUBLICITY = date(2026, 11, 7)
 SHARING = date(2026, 11, 14)
 NOW = datetime(2026, 11, 20, tzinfo=UTC)
 ROWS_PER_SHARD = 1_500_000
-
-
-class PeakRss:
-    """Samples the resident memory of this process and all its descendants (the local Ray
-    cluster's GCS, raylet and workers are children of the driver)."""
-
-    def __init__(self) -> None:
-        self.peak_total = 0
-        self.peak_self = 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def __enter__(self) -> PeakRss:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self._stop.set()
-        self._thread.join()
-
-    def _run(self) -> None:
-        me = psutil.Process()
-        while not self._stop.is_set():
-            total = mine = me.memory_info().rss
-            for child in me.children(recursive=True):
-                with contextlib.suppress(psutil.Error):
-                    total += child.memory_info().rss
-            self.peak_total = max(self.peak_total, total)
-            self.peak_self = max(self.peak_self, mine)
-            self._stop.wait(0.2)
-
-
-def reset_to_population(store: MemberStore, snapshot: str) -> None:
-    base = Path(store.base)
-    for folder in (base / "snapshots").iterdir():
-        if folder.name != snapshot:
-            shutil.rmtree(folder)
-    shutil.rmtree(base / "ledgers", ignore_errors=True)
-    store.set_head(snapshot)
 
 
 def duckdb_settlement(population_glob: str, out: Path, *, plan: Plan, share: int) -> dict[str, Any]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from workers.loadtest_claims import loadtest_claims, loadtest_clean, loadtest_periods
+from workers.loadtest_settlement import loadtest_settlement
 
 loadtest = typer.Typer(
     help="Load tests with synthetic populations: claims, periods and settlement at volume.",
@@ -12,4 +13,5 @@ loadtest = typer.Typer(
 )
 loadtest.command("claims")(loadtest_claims)
 loadtest.command("periods")(loadtest_periods)
+loadtest.command("settlement")(loadtest_settlement)
 loadtest.command("clean")(loadtest_clean)
