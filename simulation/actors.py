@@ -48,8 +48,6 @@ REVIEWER = Actor(role=Role.REVIEWER, name="demo-reviewer")
 INVESTIGATOR = Actor(role=Role.INVESTIGATOR, name="demo-firm")
 # Approved claims whose findings show a history the member did not declare.
 _UNDECLARED = frozenset({ClaimPath.DENIED, ClaimPath.APPEALED})
-# A share of the jurors vote against; well above half approve, so an appeal carries.
-_JUROR_APPROVES = 0.7
 # A claim that stays in one state this long (real seconds) is reported stuck.
 STALL_S = 600.0
 
@@ -349,10 +347,11 @@ class _Script:
         # own round trips under load eat into the rest of the window.
         voting = float(self.team._plan.jury.voting_days)
         await self._sleep_days(min(delay.draw(self.rng), voting / 6))
-        votes = tuple(
-            claim_msg.JuryVote(juror_id=j, approve=self.rng.random() < _JUROR_APPROVES)
-            for j in self.team._jurors
-        )
+        # A minority of the jurors vote against, so the appeal carries whatever the jury's
+        # size (each juror approving at random would let a small jury deny one appeal in six).
+        jurors = self.team._jurors
+        against = set(self.rng.sample(jurors, self.rng.randint(0, (len(jurors) - 1) // 2)))
+        votes = tuple(claim_msg.JuryVote(juror_id=j, approve=j not in against) for j in jurors)
         started = time.monotonic()
         try:
             await patiently(
@@ -376,15 +375,25 @@ class _Script:
         window = float(self.team._plan.sharing.objection_window_days)
         days = min(self.team._scenario.delays.objection.draw(self.rng), window / 3)
         objector = self.rng.choice([j for j in self.team._jurors if j != status.member_id])
-        await self._step(
-            "objection",
-            Delay(kind="fixed", days=days),
-            claim_msg.OBJECT,
-            claim_msg.Objection(
-                actor=member(objector), reason="the patient was treated for this before joining"
-            ),
-        )
         self.done.add("objected")
+        try:
+            await self._step(
+                "objection",
+                Delay(kind="fixed", days=days),
+                claim_msg.OBJECT,
+                claim_msg.Objection(
+                    actor=member(objector),
+                    reason="the patient was treated for this before joining",
+                ),
+            )
+        except WorkflowUpdateFailedError as exc:
+            cause = exc.cause
+            if not (
+                isinstance(cause, ApplicationError)
+                and cause.type == ActionRefusal.OUTSIDE_PUBLICITY_WINDOW
+            ):
+                raise
+            self.trace.missed.append("objection")
 
     async def _period_signal(self, status: claim_msg.ClaimStatus) -> bool:
         """The period's side, by its stand-in, each signal on its program day. Returns
