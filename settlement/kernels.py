@@ -107,7 +107,7 @@ def lock_shard(
     """Fold the shard's pending changes, remove members who reached the exit age, and count the
     members on the period's roster. Changes are folded with the core's `apply_change`, in
     recording order, so a single-member look-up and the lock always agree."""
-    accounts = accounts.cast(MEMBERS).sort_by("member_id")
+    accounts = by_member_id(accounts.cast(MEMBERS))
     accounts, joined, exited = _fold_changes(accounts, changes, params)
     accounts, aged_out = _age_out(accounts, params)
     roster = on_roster(accounts, params.publicity_date)
@@ -203,7 +203,7 @@ def debit_shard(
     through while the payer's account covers it and everything before it in that order.
     """
     # Sorted by member id, the output never depends on how the input rows were ordered.
-    accounts = accounts.cast(MEMBERS).sort_by("member_id")
+    accounts = by_member_id(accounts.cast(MEMBERS))
     n = accounts.num_rows
     ids = accounts["member_id"].to_numpy()
     payers = accounts["payer_id"].to_numpy()
@@ -342,9 +342,8 @@ def _debit_in_family_order(
     """Debit each selected member's charge from the payer's funds (mutated in place) and
     return what each member paid. Families are ordered payer first, then attached members by
     join date and id; a debit succeeds while the running total fits the account."""
-    joined = day_numbers(accounts["join_date"])
     is_payer = ids == ids[payer_row]
-    order = np.lexsort((ids, joined, ~is_payer, payer_row))
+    order = family_order(payer_row, is_payer, day_numbers(accounts["join_date"]))
     chosen = order[selected[order]]
     paid = np.zeros(len(ids), dtype=np.int64)
     if len(chosen) == 0:
@@ -361,6 +360,44 @@ def _debit_in_family_order(
     if (funds < 0).any():
         raise InvariantError("a debit overdrew a linked account")
     return paid
+
+
+def by_member_id(accounts: pa.Table) -> pa.Table:
+    """The table in member-id order. Snapshots are written in that order, so the sort is
+    skipped after an O(n) check when the rows already are (a stable sort would not move them)."""
+    column = accounts["member_id"]
+    if column.null_count == 0:
+        ids = column.to_numpy()
+        if bool((ids[1:] >= ids[:-1]).all()):
+            return accounts
+    return accounts.sort_by("member_id")
+
+
+def family_order(payer_row: Ints, is_payer: Bools, joined: Ints) -> Ints:
+    """Row positions in family order: by payer, the payer first, then attached members by join
+    date, then member id (rows are in member-id order, so the row position stands for the id).
+
+    One stable argsort of a packed int64 key (payer row, not-payer bit, join day offset) is
+    several times faster than `np.lexsort` over four keys and gives the same order; when the
+    parts do not fit in 63 bits it falls back to the lexsort.
+    tests/settlement/test_family_order_property.py holds the two equal."""
+    n = len(payer_row)
+    rows = np.arange(n, dtype=np.int64)
+    if n == 0:
+        return rows
+    first_day = int(joined.min())
+    day_bits = max(1, (int(joined.max()) - first_day).bit_length())
+    row_bits = max(1, (n - 1).bit_length())
+    if row_bits + 1 + day_bits > 63:
+        lexsorted: Ints = np.lexsort((rows, joined, ~is_payer, payer_row))
+        return lexsorted
+    key = (
+        (payer_row.astype(np.int64) << (day_bits + 1))
+        | ((~is_payer).astype(np.int64) << day_bits)
+        | (joined - first_day)
+    )
+    ordered: Ints = np.argsort(key, kind="stable")
+    return ordered
 
 
 def _replace(table: pa.Table, **columns: npt.NDArray[np.generic]) -> pa.Table:
