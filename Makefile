@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-fast lint
+.PHONY: demo test test-all lint
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -22,8 +22,9 @@ lint: $(STAMP)
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
+# The default run (CI's): everything but the long versions of tests that have a short one.
 test: lint
-	$(BIN)/pytest
-
-test-fast: lint
 	$(BIN)/pytest -m "not slow"
+
+test-all: lint
+	$(BIN)/pytest

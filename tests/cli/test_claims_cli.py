@@ -267,7 +267,6 @@ def until(check: Callable[[], bool], *, what: str) -> None:
     eventually_sync(check, timeout=20, interval=0.2, what=what)
 
 
-@pytest.mark.slow
 @pytest.mark.timeout(240)
 def test_a_claim_is_driven_to_paid_from_the_command_line(dev_server: str, tmp_path: Path) -> None:
     state = tmp_path / "state"

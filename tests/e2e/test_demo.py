@@ -11,7 +11,7 @@ import pytest
 from mutualaid.calendar import publicity_days_between
 from tests.helpers import run_cli
 
-pytestmark = [pytest.mark.slow, pytest.mark.temporal, pytest.mark.timeout(900)]
+pytestmark = [pytest.mark.temporal, pytest.mark.timeout(900)]
 
 
 def test_the_demo_settles_two_periods_whose_reports_balance(stack_env: dict[str, str]) -> None:

@@ -27,7 +27,7 @@ from sqlalchemy.orm import Session
 from infra.models import ClaimEventRow, PayoutRow, PeriodRow
 from tests.helpers import BIN, eventually_sync, run_cli
 
-pytestmark = [pytest.mark.slow, pytest.mark.temporal, pytest.mark.timeout(420)]
+pytestmark = [pytest.mark.temporal, pytest.mark.timeout(420)]
 
 DEMO = ("demo", "--members", "4000", "--seconds-per-day", "2", "--json")
 
