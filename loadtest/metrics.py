@@ -146,9 +146,10 @@ class ProcessSampler:
     def _run(self) -> None:
         while not self._stop.wait(self._every_s):
             at = time.monotonic()
-            for role, pids in self._roles.items():
+            owners = owner_roles({role: _with_children(pids) for role, pids in self._roles.items()})
+            for role in self._roles:
                 cpu = rss = 0.0
-                for pid in _with_children(pids):
+                for pid in (p for p, owner in owners.items() if owner == role):
                     seconds, resident = _usage(pid)
                     if seconds is None:
                         continue
@@ -179,6 +180,17 @@ class ProcessSampler:
                 "rss_peak_mib": max(s.rss_mib for s in mine),
             }
         return out
+
+
+def owner_roles(trees: dict[str, list[int]]) -> dict[int, str]:
+    """Each process once, for the narrowest role whose tree holds it: the load generator
+    starts the dev server and the workers, so its own tree holds theirs too (counted there,
+    the server's CPU showed under the load generator and as 0 under its own role)."""
+    owners: dict[int, str] = {}
+    for role, tree in sorted(trees.items(), key=lambda item: len(set(item[1]))):
+        for pid in tree:
+            owners.setdefault(pid, role)
+    return owners
 
 
 def _with_children(pids: list[int]) -> list[int]:
