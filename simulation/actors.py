@@ -52,6 +52,13 @@ _UNDECLARED = frozenset({ClaimPath.DENIED, ClaimPath.APPEALED})
 STALL_S = 600.0
 
 
+def refused_as(error: WorkflowUpdateFailedError, code: ActionRefusal) -> bool:
+    """Whether the claim's validator refused the update with this code (a window the person
+    missed), rather than failing it some other way."""
+    cause = error.cause
+    return isinstance(cause, ApplicationError) and cause.type == code
+
+
 def applicant(member_id: int) -> Actor:
     """The member whose claim it is."""
     return Actor(
@@ -362,9 +369,7 @@ class _Script:
                 )
             )
         except WorkflowUpdateFailedError as exc:
-            cause = exc.cause
-            late = isinstance(cause, ApplicationError) and cause.type == ActionRefusal.VOTING_CLOSED
-            if not late:
+            if not refused_as(exc, ActionRefusal.VOTING_CLOSED):
                 raise
             self.trace.missed.append("jury_votes")
             return
@@ -387,11 +392,7 @@ class _Script:
                 ),
             )
         except WorkflowUpdateFailedError as exc:
-            cause = exc.cause
-            if not (
-                isinstance(cause, ApplicationError)
-                and cause.type == ActionRefusal.OUTSIDE_PUBLICITY_WINDOW
-            ):
+            if not refused_as(exc, ActionRefusal.OUTSIDE_PUBLICITY_WINDOW):
                 raise
             self.trace.missed.append("objection")
 
