@@ -20,6 +20,7 @@ import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.fs as pafs
 
+from mutualaid.age_structure import AGE_BAND_YEARS, AGE_WEIGHTS
 from mutualaid.calendar import latest_birth_date_for_age, start_of_day
 from mutualaid.errors import InputError
 from mutualaid.plan import Plan
@@ -28,26 +29,12 @@ from settlement.kernels import day_number
 from settlement.schema import COVERED, MEMBERS
 from settlement.store import Manifest, MemberStore, ShardFile
 
-# Age structure of the members on the population date, in 5-year bands 0-4 ... 55-59 (the
-# plan takes members from 30 days to 59 years old and they leave at 60). An assumption, not a
-# fitted model, made of three rounded factors per band:
-# - China's population by age, 2020 census (7th national census, millions);
-# - a rough share of people living with a diagnosed chronic disease, rising from about 1% in
-#   children to about 40% in the late fifties (the shape China's National Health Services
-#   Surveys report for chronic-disease prevalence by age): this plan is for them;
-# - the platform's reach, an online mutual-aid plan joined from a phone: high up to 40, then
-#   falling with internet use (about half in the late fifties); children join through parents.
-# The result skews older than the country: median age about 47, about seven members in ten
-# aged 40 or over, every 10-year band present. Birth days are uniform within a band, so the
-# count thins out at 60 with no pile-up at the limit: about 4% of members are in the last year
-# before 60, so about 0.15% turn 60 in the two weeks before the first lock.
-_AGE_BAND_YEARS = np.array([0, 5, 10, 15, 20, 25, 30, 35, 40, 45, 50, 55, 60])
-_CENSUS_2020_MILLIONS = np.array(
-    [77.9, 90.2, 85.3, 72.7, 74.9, 91.9, 124.1, 99.0, 93.0, 114.2, 121.2, 101.4]
-)
-_CHRONIC_SHARE = np.array([0.01, 0.01, 0.01, 0.02, 0.03, 0.05, 0.08, 0.12, 0.18, 0.25, 0.33, 0.42])
-_REACH = np.array([0.9, 0.9, 0.9, 0.95, 0.95, 0.95, 0.95, 0.9, 0.85, 0.75, 0.6, 0.5])
-_AGE_WEIGHTS = _CENSUS_2020_MILLIONS * _CHRONIC_SHARE * _REACH
+# Age structure of the members on the population date: the core's assumption
+# (`mutualaid.age_structure`). Birth days are uniform within a band, so the count thins out at
+# 60 with no pile-up at the limit: about 4% of members are in the last year before 60, so
+# about 0.15% turn 60 in the two weeks before the first lock.
+_AGE_BAND_YEARS = np.array(AGE_BAND_YEARS)
+_AGE_WEIGHTS = np.array(AGE_WEIGHTS)
 # Chronic group of each member's main condition (1 three highs ... 8 other).
 _GROUP_WEIGHTS = np.array([0.34, 0.12, 0.06, 0.10, 0.14, 0.06, 0.08, 0.10])
 # Family sizes: a paying member with 0, 1 or 2 attached members.
