@@ -27,6 +27,7 @@ from enum import StrEnum
 from typing import Any
 
 from mutualaid.errors import InputError
+from simulation.fields import known, number, table
 
 
 class ClaimPath(StrEnum):
@@ -216,17 +217,17 @@ def load_scenario(source: str) -> Scenario:
 
 def scenario_from(data: dict[str, Any], *, name: str) -> Scenario:
     """A scenario from parsed data; unknown keys are refused (a typo must not pass silently)."""
-    _known(data, {"name", "seed", "mix", "delays"}, "scenario")
-    mix_data = _table(data.get("mix", {}), "mix")
-    _known(mix_data, {p.value for p in PATHS}, "mix")
+    known(data, {"name", "seed", "mix", "delays"}, "scenario")
+    mix_data = table(data.get("mix", {}), "mix")
+    known(mix_data, {p.value for p in PATHS}, "mix")
     # A file names the paths it uses; the others are 0.
-    mix = Mix(**{p.value: _number(mix_data.get(p.value, 0), f"mix.{p.value}") for p in PATHS})
-    delays_data = _table(data.get("delays", {}), "delays")
+    mix = Mix(**{p.value: number(mix_data.get(p.value, 0), f"mix.{p.value}") for p in PATHS})
+    delays_data = table(data.get("delays", {}), "delays")
     steps = {f.name for f in fields(Delays)}
-    _known(delays_data, steps, "delays")
+    known(delays_data, steps, "delays")
     delays = Delays(
         **{
-            step: _delay(_table(value, f"delays.{step}"), step)
+            step: _delay(table(value, f"delays.{step}"), step)
             for step, value in delays_data.items()
         }
     )
@@ -238,31 +239,9 @@ def scenario_from(data: dict[str, Any], *, name: str) -> Scenario:
 
 def _delay(data: dict[str, Any], step: str) -> Delay:
     allowed = {"kind", "days", "low", "high", "median", "sigma"}
-    _known(data, allowed, f"delays.{step}")
-    values = {k: _number(v, f"delays.{step}.{k}") for k, v in data.items() if k != "kind"}
+    known(data, allowed, f"delays.{step}")
+    values = {k: number(v, f"delays.{step}.{k}") for k, v in data.items() if k != "kind"}
     try:
         return Delay(kind=str(data.get("kind", "fixed")), **values)
     except InputError as exc:
         raise InputError(f"delays.{step}.{exc.field}", exc.value, exc.reason) from None
-
-
-def _table(value: object, field: str) -> dict[str, Any]:
-    if not isinstance(value, dict):
-        raise InputError(field, value, "must be a table")
-    return value
-
-
-def _known(data: dict[str, Any], allowed: set[str], field: str) -> None:
-    unknown = sorted(set(data) - allowed)
-    if unknown:
-        raise InputError(
-            f"{field}.{unknown[0]}",
-            data[unknown[0]],
-            f"is not known (known: {', '.join(sorted(allowed))})",
-        )
-
-
-def _number(value: object, field: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise InputError(field, value, "must be a number")
-    return float(value)
