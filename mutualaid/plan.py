@@ -8,6 +8,7 @@ the caller reads the file and passes its text.
 from __future__ import annotations
 
 import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
@@ -119,10 +120,58 @@ _AGE_BASES = frozenset({"diagnosis"})
 
 def parse_plan(text: str, *, source: str = "plan") -> Plan:
     """Parse and check a plan file's text. Raises PlanError naming the field and the value."""
+    return _plan(_document(text, source))
+
+
+def plan_with_changes(text: str, changes: Mapping[str, str], *, source: str = "plan") -> Plan:
+    """A plan file's rules with some settings changed, for a what-if (nothing is written).
+    A setting is named by its key (`waiting_days`) or `section.key` where a key is in more
+    than one section; the value is read as the file would hold it, and the changed plan is
+    checked as a whole file is.
+
+    >>> from importlib import resources
+    >>> text = (resources.files("mutualaid.plans") / "chronic.toml").read_text()
+    >>> plan_with_changes(text, {"waiting_days": "180"}).coverage.waiting_days
+    180
+    """
+    doc = _document(text, source)
+    for name, value in changes.items():
+        section, key = _setting(doc, name)
+        current = doc[section][key]
+        doc[section][key] = value if isinstance(current, str) else _literal(name, value)
+    return _plan(doc)
+
+
+def _document(text: str, source: str) -> dict[str, Any]:
     try:
-        doc = tomllib.loads(text)
+        return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise PlanError(source, _first_line(str(exc)), "is not valid TOML") from None
+
+
+def _setting(doc: dict[str, Any], name: str) -> tuple[str, str]:
+    """The (section, key) a what-if setting names; only plain settings of a section."""
+    if "." in name:
+        section, _, key = name.partition(".")
+        found = [section] if isinstance(doc.get(section), dict) and key in doc[section] else []
+    else:
+        key = name
+        found = [s for s, table in doc.items() if isinstance(table, dict) and key in table]
+    if not found or isinstance(doc[found[0]][key], (dict, list)):
+        raise PlanError("set", name, "is not a setting of this plan")
+    if len(found) > 1:
+        raise PlanError("set", name, f"is in several sections ({', '.join(found)}): name one")
+    return found[0], key
+
+
+def _literal(name: str, value: str) -> Any:
+    try:
+        return tomllib.loads(f"v = {value}")["v"]
+    except tomllib.TOMLDecodeError:
+        raise PlanError(name, value, "is not a number, true/false or a date") from None
+
+
+def _plan(doc: dict[str, Any]) -> Plan:
     root = _Table(doc, "")
     head = root.table("plan")
     plan_id = head.get("id", str)
