@@ -70,10 +70,20 @@ Result = TypeVar("Result")
 
 
 def parse_size(text: str, *, field: str = "members") -> int:
-    """A population size: a whole number, or one with k (thousands) or M (millions).
+    """A population size the load test takes: a whole number, or one with k (thousands) or M
+    (millions).
 
     >>> parse_size("20k"), parse_size("1.5M"), parse_size("30000")
     (20000, 1500000, 30000)
+    """
+    return check_size(read_size(text, field=field), field=field, written=text)
+
+
+def read_size(text: str, *, field: str = "members") -> int:
+    """A number of members written 20000, 20k or 1.5M, of any size.
+
+    >>> read_size("105.4M")
+    105400000
     """
     number, scale = text.strip(), 1
     if number[-1:] in ("k", "K", "m", "M"):
@@ -81,7 +91,7 @@ def parse_size(text: str, *, field: str = "members") -> int:
     value = Fraction(number) * scale if re.fullmatch(r"[0-9]+(\.[0-9]+)?", number) else None
     if value is None or value.denominator != 1:
         raise InputError(field, text, "must be a whole number of members such as 20000, 20k or 1M")
-    return check_size(int(value), field=field, written=text)
+    return int(value)
 
 
 def check_size(members: int, *, field: str = "members", written: object = None) -> int:

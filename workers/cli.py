@@ -24,6 +24,7 @@ from workers.demo import DemoOptions, run_demo
 from workers.loadtest_cli import loadtest
 from workers.output import emit, errors
 from workers.periods_cli import periods, schedules
+from workers.project_cli import project_command
 from workers.settle_cli import population, settle
 from workers.stack import dev_stack, peeked_clock, plan_sources, prepare_database
 from workers.worker import exits_explicitly, worker_command
@@ -49,6 +50,7 @@ app.add_typer(settle, name="settle")
 app.add_typer(periods, name="periods")
 app.add_typer(schedules, name="schedules")
 app.add_typer(loadtest, name="loadtest")
+app.command("project")(project_command)
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON for machines.")]
 
