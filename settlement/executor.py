@@ -80,6 +80,16 @@ class RayExecutor:
         return [results[i] for i in range(len(calls))]
 
 
+def executor_for(address: str | None) -> Executor:
+    """The executor for shard work a process runs itself (reconciling, verifying): Ray, local
+    or joined by a GCS address, or, where the address is a Ray job server (http://...), this
+    process. A job-server address says this process is a client of the cluster: its steps run
+    there as Ray Jobs (`settlement.steps`), and `ray.init` cannot join by that address."""
+    if address and address.startswith(("http://", "https://")):
+        return InlineExecutor()
+    return RayExecutor(address=address)
+
+
 def start_ray(address: str | None) -> None:
     """Connect to a cluster by address, or start Ray in this process with the machine's CPUs
     and no dashboard (nothing to download, little memory)."""

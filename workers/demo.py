@@ -44,7 +44,7 @@ from mutualaid.calendar import program_date
 from mutualaid.clock import ProgramClock
 from mutualaid.errors import InputError
 from mutualaid.plan import Plan
-from settlement.executor import Executor, InlineExecutor, RayExecutor
+from settlement.executor import Executor, InlineExecutor, executor_for
 from settlement.population import PopulationSpec, generate_population
 from settlement.store import MemberStore
 from simulation.actors import INVESTIGATOR, REVIEWER, ReviewTeam
@@ -279,4 +279,4 @@ async def _run_periods(
 def _executor_factory(settings: Settings, options: DemoOptions) -> Callable[[], Executor]:
     if options.members <= 200_000:
         return InlineExecutor
-    return lambda: RayExecutor(address=settings.ray_address)
+    return lambda: executor_for(settings.ray_address)

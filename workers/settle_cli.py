@@ -24,7 +24,7 @@ from mutualaid.calendar import parse_date, parse_moment, publicity_day_for
 from mutualaid.errors import InputError
 from mutualaid.money import parse_fen
 from settlement.engine import CancelResult, LockResult, RunResult, Settlement, cancel_period
-from settlement.executor import Executor, InlineExecutor, RayExecutor
+from settlement.executor import Executor, InlineExecutor, executor_for
 from settlement.population import PopulationSpec, check_spec, generate_population
 from settlement.reconcile_period import reconcile_period
 from settlement.steps import (
@@ -327,7 +327,7 @@ def _executor(name: str, settings: Settings) -> Executor:
         return InlineExecutor()
     if name != "ray":
         raise InputError("executor", name, "must be ray or inline")
-    return RayExecutor(address=settings.ray_address)
+    return executor_for(settings.ray_address)
 
 
 def _progress_factory(bars: Progress) -> Callable[[str], Callable[[int, int], None]]:

@@ -41,7 +41,7 @@ from infra.db import alembic_config, current_revision, make_engine, redacted
 from infra.temporal import connect_patiently
 from mutualaid.errors import InputError, MutualAidError, exit_code_for
 from mutualaid.plan import Plan
-from settlement.executor import Executor, RayExecutor
+from settlement.executor import Executor, executor_for
 from workers.output import errors
 from workers.stack import plan_sources
 from workflows.claim import ClaimWorkflow
@@ -157,7 +157,7 @@ async def run_worker(settings: Settings, options: WorkerOptions) -> None:
                     options=options,
                     executor=executor,
                     publicity_dir=settings.state_dir / "publicity",
-                    period_executor=lambda: RayExecutor(address=settings.ray_address),
+                    period_executor=lambda: executor_for(settings.ray_address),
                 )
 
             def ready() -> None:
