@@ -2,10 +2,13 @@
 staging folder, the few files that are replaced whole (HEAD, store.json), and reads.
 
 A file of a step (a snapshot's shard, a ledger, a done marker, a frozen plan, a manifest) is
-written once: first under a temporary name in `staging/<step>/` (never beside the files readers
-see), then linked into place only if no file holds that name yet; finding one with other bytes
-is a data-integrity error, never an overwrite. A crash leaves at worst staging debris, which
-the next run of the same step removes.
+written once. On a local disk: first under a temporary name in `staging/<step>/` (never beside
+the files readers see), then linked into place only if no file holds that name yet. On an
+object store, which has no rename: straight to its deterministic name with one atomic PUT once
+the name is found free. Finding a file with other bytes is a data-integrity error, never an
+overwrite. A crash leaves at worst staging debris (local) or nothing (object store), and the
+next run of the same step writes the same bytes. Readers only ever follow a manifest, and a
+manifest is written after every file it lists.
 """
 
 from __future__ import annotations
@@ -49,8 +52,11 @@ class StagedFiles:
             )
 
     def write_if_absent(self, path: str, data: bytes, *, step: str) -> bool:
-        """Put a file in place through the step's staging folder unless its name is taken;
-        returns whether this call placed it."""
+        """Put a file in place unless its name is taken; returns whether this call placed it.
+        On a local disk through the step's staging folder; on an object store straight to its
+        name (`_put_if_absent`)."""
+        if not isinstance(self.fs, pafs.LocalFileSystem):
+            return _put_if_absent(self.fs, path, data)
         staging = self.staging_dir(step)
         self.fs.create_dir(path.rsplit("/", 1)[0], recursive=True)
         for _ in range(5):
@@ -59,7 +65,7 @@ class StagedFiles:
             with self.fs.open_output_stream(temporary) as stream:
                 stream.write(data)
             try:
-                return _place_if_absent(self.fs, temporary, path)
+                return _place_if_absent(temporary, path)
             except FileNotFoundError:
                 # Another driver of the step cleared its staging under us: stage again.
                 continue
@@ -94,24 +100,37 @@ def read_bytes(fs: pafs.FileSystem, path: str) -> bytes:
         return bytes(stream.read())
 
 
-def _place_if_absent(fs: pafs.FileSystem, temporary: str, path: str) -> bool:
-    """Move a staged file to its name unless a file holds it already. On a local disk a
-    hard link does it atomically; an object store has no such primitive, so there a
-    check-then-move is used and SQL's conditional commit decides between racing writers
-    (whose files are byte-identical, so the late move changes no byte)."""
-    if isinstance(fs, pafs.LocalFileSystem):
-        try:
-            os.link(temporary, path)
-        except FileExistsError:
-            return False
-        return True
+def _place_if_absent(temporary: str, path: str) -> bool:
+    """Link a staged file to its name unless a file holds it already: atomic on a local disk."""
+    try:
+        os.link(temporary, path)
+    except FileExistsError:
+        return False
+    return True
+
+
+def _put_if_absent(fs: pafs.FileSystem, path: str, data: bytes) -> bool:
+    """An object store has no rename (its "move" is a copy and a delete, twice the bytes) but
+    its PUT is atomic: an object is seen whole or not at all, and a killed upload leaves no
+    object (an unfinished multipart upload is invisible; a bucket lifecycle rule removes it).
+    So a file is written straight to its name once a HEAD finds the name free, and no
+    temporary object is ever made. Writers racing past the HEAD write the same bytes (every
+    file follows from the step's frozen plan); a file that differed all the same would be
+    caught by the sha256 its manifest records, checked on every read, and SQL's conditional
+    commit decides which run counts."""
     if fs.get_file_info(path).type != pafs.FileType.NotFound:
         return False
-    fs.move(temporary, path)
+    with fs.open_output_stream(path) as stream:
+        stream.write(data)
     return True
 
 
 def _write_atomic(fs: pafs.FileSystem, path: str, data: bytes) -> None:
+    if not isinstance(fs, pafs.LocalFileSystem):
+        # A PUT replaces an object atomically: readers see the old bytes or the new.
+        with fs.open_output_stream(path) as stream:
+            stream.write(data)
+        return
     temporary = f"{path}.tmp-{uuid.uuid4().hex}"
     with fs.open_output_stream(temporary) as stream:
         stream.write(data)

@@ -477,11 +477,11 @@ def test_a_staging_file_cleared_by_another_driver_is_staged_again(
     place = files_module._place_if_absent
     calls = []
 
-    def cleared_once(fs: object, temporary: str, path: str) -> bool:
+    def cleared_once(temporary: str, path: str) -> bool:
         calls.append(temporary)
         if len(calls) == 1:
             Path(temporary).unlink()  # the other driver's clear_staging
-        return place(fs, temporary, path)  # type: ignore[arg-type]
+        return place(temporary, path)
 
     monkeypatch.setattr(files_module, "_place_if_absent", cleared_once)
     path = f"{store.snapshot_dir('gen-1')}/note.json"
