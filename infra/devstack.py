@@ -85,7 +85,7 @@ class DevStack:
     def status(self) -> DevStackStatus:
         pid = self._live_pid()
         return DevStackStatus(
-            running=pid is not None and _port_open(self.host, self.port),
+            running=pid is not None and port_open(self.host, self.port),
             pid=pid,
             address=self.address,
             web_ui_url=self.web_ui_url,
@@ -101,7 +101,7 @@ class DevStack:
             self._wait_ready(search_attributes)
             return current
         for port, what in ((self.port, "gRPC"), (self.ui_port, "Web UI")):
-            if _port_open(self.host, port):
+            if port_open(self.host, port):
                 raise InputError(
                     f"{what} port", port, "is in use by another program; set MUTUALAID_TEMPORAL_*"
                 )
@@ -180,7 +180,7 @@ class DevStack:
                 raise DevStackError(
                     f"temporal dev server exited with {process.returncode}; see {self.log_file}"
                 )
-            if _port_open(self.host, self.port):
+            if port_open(self.host, self.port):
                 missing = set(search_attributes) - self._registered_attributes()
                 if not missing and _http_ok(self.web_ui_url):
                     return
@@ -250,7 +250,7 @@ def _signal_group(pid: int, sig: signal.Signals) -> None:
             os.kill(pid, sig)
 
 
-def _port_open(host: str, port: int) -> bool:
+def port_open(host: str, port: int) -> bool:
     try:
         with socket.create_connection((host, port), timeout=0.5):
             return True

@@ -11,6 +11,7 @@ from typing import Annotated, NoReturn
 import typer
 from typer._click.exceptions import NoArgsIsHelpError, UsageError
 
+from infra.clusterstack import ClusterProfile, check_profile
 from infra.config import PREFIX, SETTINGS, load_settings
 from infra.db import current_revision, redacted
 from infra.plans import get_plan, read_plan_file
@@ -55,10 +56,30 @@ app.command("project")(project_command)
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON for machines.")]
 
 
+ProfileOption = Annotated[
+    str,
+    typer.Option(
+        "--profile",
+        help="local: the Temporal dev server (the default deployment). cluster: SeaweedFS (S3), "
+        "PostgreSQL, a two-node Ray cluster and the Temporal dev server, on loopback.",
+    ),
+]
+
+
 @dev.command("up")
-def dev_up(as_json: JsonFlag = False) -> None:
-    """Start the Temporal dev server (persistent, with search attributes) and print where."""
+def dev_up(as_json: JsonFlag = False, profile: ProfileOption = "local") -> None:
+    """Start the Temporal dev server (persistent, with search attributes) and print where; with
+    --profile cluster, every part of the cluster profile and the settings that use it."""
     settings = load_settings()
+    if check_profile(profile) == "cluster":
+        cluster = ClusterProfile(settings.state_dir)
+        values = cluster.up(REGISTRATION)
+        emit(
+            values | {"settings file": str(cluster.env_file)},
+            as_json=as_json,
+            title="Cluster profile: load these settings with `. <settings file>`",
+        )
+        return
     status = dev_stack(settings).up(REGISTRATION)
     emit(
         {
@@ -76,9 +97,21 @@ def dev_up(as_json: JsonFlag = False) -> None:
 
 
 @dev.command("status")
-def dev_status(as_json: JsonFlag = False) -> None:
-    """Say whether the dev server runs (exit 1 when it does not)."""
-    status = dev_stack(load_settings()).status()
+def dev_status(as_json: JsonFlag = False, profile: ProfileOption = "local") -> None:
+    """Say whether the dev server (or every part of the cluster profile) runs (exit 1 when
+    something does not)."""
+    settings = load_settings()
+    if check_profile(profile) == "cluster":
+        parts = ClusterProfile(settings.state_dir).status()
+        emit(
+            [{"part": p.name, "running": p.running, "where": p.where} for p in parts],
+            as_json=as_json,
+            title="Cluster profile",
+        )
+        if not all(p.running for p in parts):
+            raise typer.Exit(1)
+        return
+    status = dev_stack(settings).status()
     emit(
         {
             "running": status.running,
@@ -94,10 +127,15 @@ def dev_status(as_json: JsonFlag = False) -> None:
 
 
 @dev.command("down")
-def dev_down() -> None:
-    """Stop the dev server; its database file (workflow history) stays."""
-    stopped = dev_stack(load_settings()).down()
-    print("stopped" if stopped else "not running")
+def dev_down(profile: ProfileOption = "local") -> None:
+    """Stop the dev server (or the cluster profile's parts); their data stays."""
+    settings = load_settings()
+    if check_profile(profile) == "cluster":
+        stopped = ClusterProfile(settings.state_dir).down()
+        print(f"stopped: {', '.join(stopped)}" if stopped else "not running")
+        return
+    stopped_one = dev_stack(settings).down()
+    print("stopped" if stopped_one else "not running")
 
 
 @plans.command("list")
