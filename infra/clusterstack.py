@@ -25,6 +25,8 @@ import contextlib
 import hashlib
 import json
 import os
+import secrets
+import shutil
 import signal
 import socket
 import subprocess
@@ -128,7 +130,19 @@ class ClusterProfile:
             "MUTUALAID_TEMPORAL_ADDRESS": f"127.0.0.1:{ports.temporal}",
             "MUTUALAID_TEMPORAL_UI_PORT": str(ports.temporal_ui),
             **S3_CLIENT_ENV,
+            **self.ray_auth(),
         }
+
+    def ray_auth(self) -> dict[str, str]:
+        """The cluster's own token: every node starts with it and every client (a job
+        submitter, the state API) sends it. Explicit, so a token file some other Ray left in
+        ~/.ray cannot split the cluster into nodes that require one and nodes that do not."""
+        saved = self.root / "ray_token"
+        if not saved.exists():
+            self.root.mkdir(parents=True, exist_ok=True)
+            saved.touch(mode=0o600)
+            saved.write_text(secrets.token_hex(32))
+        return {"RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": saved.read_text().strip()}
 
     # -- up, status, down ----------------------------------------------------------------
 
@@ -189,7 +203,10 @@ class ClusterProfile:
             stopped.append("temporal")
         if _stop_processes(self._ray_processes()):
             stopped.append("ray")
-        if _stop_pid_file(self.root / "weed.pid"):
+        # Ray's sessions are state of the processes just stopped: a node started later must not
+        # find them (a second node joining by address reads the temp folder's latest session).
+        shutil.rmtree(self.ray_temp, ignore_errors=True)
+        if _stop_processes(_processes_naming(f"-dir={self.root / 's3'}")):
             stopped.append("s3")
         if (self.root / "postgres" / "postmaster.pid").exists():
             _pgserver().get_server(self.root / "postgres", cleanup_mode="stop").cleanup()
@@ -221,7 +238,6 @@ class ClusterProfile:
             "-volume.max=0",
         ]
         process = _spawn(command, self.root / "weed.log")
-        (self.root / "weed.pid").write_text(str(process.pid))
         _wait(
             lambda: port_open("127.0.0.1", ports.s3), process, "SeaweedFS", self.root / "weed.log"
         )
@@ -256,7 +272,7 @@ class ClusterProfile:
 
     def _ray_up(self) -> None:
         ports = self.ports()
-        env = {**os.environ, **S3_CLIENT_ENV, "RAY_USAGE_STATS_ENABLED": "0"}
+        env = {**os.environ, **S3_CLIENT_ENV, **self.ray_auth(), "RAY_USAGE_STATS_ENABLED": "0"}
         common = [
             "--node-ip-address=127.0.0.1",
             "--num-cpus=1",
@@ -279,16 +295,27 @@ class ClusterProfile:
                 env,
             )
         if self.second_node_raylet() is None:
-            self.start_second_node()
+            # Joining a head that has only just started can time out on a busy machine.
+            for attempt in range(3):
+                try:
+                    self.start_second_node()
+                    break
+                except DevStackError:
+                    if self.second_node_raylet() is not None:
+                        break  # it came up after all
+                    if attempt == 2:
+                        raise
+                    time.sleep(2)
 
     def start_second_node(self) -> None:
         """Join the second node to the head (again, after it was lost)."""
         ports = self.ports()
-        env = {**os.environ, **S3_CLIENT_ENV, "RAY_USAGE_STATS_ENABLED": "0"}
+        env = {**os.environ, **S3_CLIENT_ENV, **self.ray_auth(), "RAY_USAGE_STATS_ENABLED": "0"}
         _ray_start(
             [
                 f"--address=127.0.0.1:{ports.ray_gcs}",
                 f"--node-manager-port={ports.second_node_manager}",
+                f"--temp-dir={self.ray_temp}",
                 '--resources={"second_node": 1}',
                 "--node-ip-address=127.0.0.1",
                 "--num-cpus=1",
@@ -370,17 +397,13 @@ def _wait(
         time.sleep(0.3)
 
 
-def _stop_pid_file(pid_file: Path) -> bool:
-    try:
-        pid = int(pid_file.read_text().strip())
-    except (FileNotFoundError, ValueError):
-        return False
-    pid_file.unlink(missing_ok=True)
-    try:
-        process = psutil.Process(pid)
-    except psutil.NoSuchProcess:
-        return False
-    return _stop_processes([process])
+def _processes_naming(mark: str) -> list[psutil.Process]:
+    """The processes whose command line holds `mark` (a data folder of this profile)."""
+    found = []
+    for process in psutil.process_iter(["cmdline"]):
+        if mark in " ".join(process.info["cmdline"] or []):
+            found.append(process)
+    return found
 
 
 def _stop_processes(processes: list[psutil.Process]) -> bool:
