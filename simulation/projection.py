@@ -182,7 +182,7 @@ def iter_projection(spec: ProjectionSpec) -> Iterator[PeriodProjection]:
         diagnosed, refunded = _draw_diagnoses(
             spec, state, rng, days, k, births, rates, fates, previous, events
         )
-        aged_out = _age_out(spec, state, births, day, events, k)
+        aged_out = _age_out(spec, state, births, day, events)
         on_roster = _roster(state)
         joined = max(0, target_members(spec, day) - on_roster)
         if joined:
@@ -202,7 +202,7 @@ def iter_projection(spec: ProjectionSpec) -> Iterator[PeriodProjection]:
         # Sharing day: the debit, the cap per join cohort, the unpaid removed, the payouts.
         sharing = sharing_day_for(day)
         charged, subsidy, unpaid, removed = _debit(
-            spec, state, rng, shared.share.share_fen, sharing, days, k, births, events
+            spec, state, rng, shared.share.share_fen, sharing, k, births, events
         )
         paid_out = _pay_out(spec, state, k, births, sharing, events)
         collected = charged - unpaid + subsidy
@@ -424,7 +424,6 @@ def _age_out(
     births: list[date],
     day: date,
     events: list[CellEvent],
-    k: int,
 ) -> int:
     """Members at the exit age by 00:00 on the publicity day leave (the engine does the same
     at the lock); a claimant's case is still paid."""
@@ -458,7 +457,6 @@ def _debit(
     rng: np.random.Generator,
     share_fen: int,
     sharing: date,
-    days: list[date],
     k: int,
     births: list[date],
     events: list[CellEvent],
