@@ -176,7 +176,7 @@ def iter_projection(spec: ProjectionSpec) -> Iterator[PeriodProjection]:
     previous = spec.launch
     for k, day in enumerate(days):
         events: list[CellEvent] = []
-        joined_on = spec.launch if k == 0 else days[k - 1]
+        joined_on = _joined_on(spec, days, k)
         # Between the locks: leavers, diagnoses, the age limit, then joiners to the target.
         left = _draw_leavers(spec, state, rng, days, k, births, events)
         diagnosed, refunded = _draw_diagnoses(
@@ -242,6 +242,25 @@ def iter_projection(spec: ProjectionSpec) -> Iterator[PeriodProjection]:
         previous = day
 
 
+_BAND_EDGES = np.array(AGE_BAND_YEARS)
+
+
+def _joined_on(spec: ProjectionSpec, days: list[date], cohort: int) -> date:
+    """Cohort k joins on the previous publicity day (cohort 0 on launch day)."""
+    return spec.launch if cohort == 0 else days[cohort - 1]
+
+
+def _ages_on(births: list[date], day: date) -> npt.NDArray[np.int64]:
+    """Each birth month's age in whole years on a day; -1 for months not yet come."""
+    return np.array([age_on(b, day) if b <= day else -1 for b in births], dtype=np.int64)
+
+
+def _age_bands(ages: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
+    """The 5-year band of each age (0 for 0-4); -1 for -1."""
+    bands: npt.NDArray[np.int64] = np.searchsorted(_BAND_EDGES, ages, side="right") - 1
+    return bands
+
+
 def _roster(state: _State) -> int:
     return int(state.covered.sum()) + sum(int(c.sum()) for c in state.claimants.values())
 
@@ -267,12 +286,12 @@ def _joiner_weights(
     """The chance a joiner is born in each birth month: the band's weight spread evenly over
     the months of the band a person may join at (30 days to the maximum age), leaving out
     those the age limit would remove at their first lock."""
-    ages = np.array([age_on(b, joined_on) if b <= joined_on else -1 for b in births])
+    ages = _ages_on(births, joined_on)
     old_enough = np.array([(joined_on - b).days >= plan.joining.min_age_days for b in births])
     limit = latest_birth_date_for_age(plan.joining.exit_age_years, first_lock)
     stays = np.array([b > limit for b in births])
     eligible = old_enough & stays & (ages >= 0) & (ages <= plan.joining.max_age_years)
-    band = np.searchsorted(np.array(AGE_BAND_YEARS), ages, side="right") - 1
+    band = _age_bands(ages)
     weights = np.zeros(len(births))
     for i, weight in enumerate(band_weights):
         in_band = eligible & (band == i)
@@ -333,23 +352,13 @@ def _draw_diagnoses(
         return 0, 0
     plan = spec.plan
     gap = (days[k] - previous).days
-    age_bands = np.array(
-        [
-            np.searchsorted(np.array(AGE_BAND_YEARS), age_on(b, previous), side="right") - 1
-            if b <= previous
-            else 0
-            for b in births
-        ]
-    )
-    age_bands = np.clip(age_bands, 0, len(rates) - 1)
+    ages = _ages_on(births, previous)
+    age_bands = np.clip(_age_bands(ages), 0, len(rates) - 1)
     yearly = np.array(rates)[age_bands] / 100_000
     # Selection: members who have just declared their health claim less than the registry's
     # rate for their age; the effect wears off over the first years of membership.
     selection = np.array(
-        [
-            _selection(spec, (previous - (spec.launch if j == 0 else days[j - 1])).days)
-            for j in range(k)
-        ]
+        [_selection(spec, (previous - _joined_on(spec, days, j)).days) for j in range(k)]
     )
     yearly_by_cell = np.minimum(1.0, selection[:, np.newaxis] * yearly[np.newaxis, :])
     chance = 1.0 - (1.0 - yearly_by_cell) ** (gap / DAYS_PER_YEAR)
@@ -358,8 +367,9 @@ def _draw_diagnoses(
     # The share of the interval each cohort spends past its waiting period.
     covered_share = np.zeros(k)
     for j in range(k):
-        joined_on = spec.launch if j == 0 else days[j - 1]
-        last_waiting = waiting_period_last_day(joined_on, plan.coverage.waiting_days)
+        last_waiting = waiting_period_last_day(
+            _joined_on(spec, days, j), plan.coverage.waiting_days
+        )
         covered_share[j] = min(1.0, max(0.0, (days[k] - max(previous, last_waiting)).days / gap))
     after_waiting = rng.binomial(diagnosed, covered_share[:, np.newaxis])
     in_waiting = diagnosed - after_waiting
@@ -371,7 +381,6 @@ def _draw_diagnoses(
         ExitReason.WAITING_PERIOD_DIAGNOSIS,
         spec,
     )
-    ages = [age_on(b, previous) if b <= previous else 0 for b in births]
     # One multinomial draw per cell, as binomials in turn: each fate takes its share of the
     # cases not yet given one (the last takes the rest).
     undecided = after_waiting
@@ -391,7 +400,7 @@ def _draw_diagnoses(
         benefits = state.benefits.setdefault(paid_at, [])
         per_birth = chosen.sum(axis=0)
         for b in np.nonzero(per_birth)[0]:
-            amount = plan.benefit_for_age(ages[b])
+            amount = plan.benefit_for_age(int(ages[b]))
             if amount is not None:
                 benefits.append((amount, int(per_birth[b])))
     return int(diagnosed.sum()), int(in_waiting.sum())
@@ -429,25 +438,12 @@ def _age_out(
     at the lock); a claimant's case is still paid."""
     limit = latest_birth_date_for_age(spec.plan.joining.exit_age_years, day)
     aged = np.array([b <= limit for b in births])
-    count = int(state.covered[:, aged].sum())
-    events += _cells_2d(
-        np.where(aged[np.newaxis, :], state.covered, 0),
-        births,
-        day - timedelta(days=1),
-        ExitReason.AGE_LIMIT,
-        spec,
-    )
-    state.covered[:, aged] = 0
-    for claimants in state.claimants.values():
-        count += int(claimants[:, aged].sum())
-        events += _cells_2d(
-            np.where(aged[np.newaxis, :], claimants, 0),
-            births,
-            day - timedelta(days=1),
-            ExitReason.AGE_LIMIT,
-            spec,
-        )
-        claimants[:, aged] = 0
+    count = 0
+    for counts in (state.covered, *state.claimants.values()):
+        count += int(counts[:, aged].sum())
+        leaving = np.where(aged[np.newaxis, :], counts, 0)
+        events += _cells_2d(leaving, births, day - timedelta(days=1), ExitReason.AGE_LIMIT, spec)
+        counts[:, aged] = 0
     return count
 
 
