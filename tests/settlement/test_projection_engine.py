@@ -148,6 +148,14 @@ def settle_projection(db: Engine, root: Path, projected: list[PeriodProjection])
         debit(ctx, p.sharing_date, cases_fen=list(p.benefits_fen), now=LATER)
         for _ in range(CHRONIC.plan.sharing.debit_retry_days):
             retry(ctx, p.sharing_date, now=LATER)
+        # Every step asked again, as a resumed or doubled run would: nothing moves.
+        again = (
+            lock_roster(ctx, p.publicity_date, now=LATER, opening_funds_fen=FUNDS_FEN),
+            debit(ctx, p.sharing_date, cases_fen=list(p.benefits_fen), now=LATER),
+            retry(ctx, p.sharing_date, now=LATER),
+        )
+        if not all(step.already_done for step in again):
+            problems.append(f"{p.publicity_date}: a step asked again did something")
         with reading(db) as session:
             row = (
                 session.query(PeriodRow)
