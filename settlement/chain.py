@@ -118,13 +118,14 @@ def roster_parent(store: MemberStore, plan_id: str, publicity_date: date, chain:
     return parent
 
 
-def verify_snapshot(ctx: Settlement, snapshot: str) -> None:
-    """Every shard of a snapshot matches its manifest's checksum (read in parallel on the
-    executor): a step's input is proven sound before the step writes anything."""
+def verify_snapshot(ctx: Settlement, snapshot: str, *, whole: bool = True) -> None:
+    """Every shard of a snapshot matches its manifest's checksums (read in parallel on the
+    executor): a step's input is proven sound before the step writes anything. `whole` false
+    checks only the small parts a debit retry reads, not the full files."""
     store = ctx.store()
     problems = ctx.executor.map(
         verify_shard_task,
-        [(ctx.store_root, ctx.plan.id, snapshot, s) for s in range(store.shards)],
+        [(ctx.store_root, ctx.plan.id, snapshot, s, whole) for s in range(store.shards)],
         on_done=ctx.progress_of(f"verify {snapshot}"),
     )
     for problem in problems:

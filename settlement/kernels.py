@@ -292,6 +292,19 @@ def debit_shard(
     return ledger, next_accounts, stats
 
 
+def owing_families(accounts: pa.Table, publicity_date: date) -> pa.Table:
+    """Every row of the families a retry will charge: those with a roster member still
+    unpaid, payer and attached members together (the debit needs the payer's account).
+
+    A retry run on these rows alone charges, pays and removes exactly what it would on the
+    whole shard: families never share an account, and the family order within one does not
+    depend on the others. This is what a retry reads instead of the whole shard."""
+    owing = on_roster(accounts, publicity_date) & (accounts["unpaid_fen"].to_numpy() > 0)
+    payers = accounts["payer_id"].to_numpy()
+    in_family = np.isin(payers, np.unique(payers[owing]))
+    return accounts.filter(pa.array(in_family))
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class CapColumns:
     """Per row: what the member is charged, what the operator covers, and the member's

@@ -54,8 +54,9 @@ def attached_members(
         store = MemberStore.open(store_root, plan_id)
         snapshot = store.head()
         if snapshot is not None:
-            entry = store.manifest(snapshot).shards[store.shard_of(payer_id)]
-            path = f"{store.snapshot_dir(snapshot)}/{entry.file}"
+            manifest = store.manifest(snapshot)
+            # The full file is enough: a retry's patch never changes who pays for whom.
+            path = store.base_path(manifest, manifest.shards[store.shard_of(payer_id)])
             try:
                 table = pq.read_table(
                     path,
@@ -64,7 +65,7 @@ def attached_members(
                     filters=[("payer_id", "=", payer_id)],
                 )
             except FileNotFoundError:
-                raise IntegrityError("shard", path, "is missing") from None
+                raise IntegrityError("shard", path, store.missing_reason(path)) from None
             ids.update(int(i) for i in pc.unique(table["member_id"]).to_pylist())
     ids.discard(payer_id)
     members = (current_member(store_root, session, plan_id, i) for i in sorted(ids))

@@ -49,21 +49,20 @@ NOTHING = RunTotals(
 def reconcile_shard_task(
     store_root: str, plan_id: str, period: str, shard: int, shards: int, ledger_shas: list[str]
 ) -> RunTotals:
-    """Check one shard's ledgers for attempts 0..len(ledger_shas)-1; totals of the last (or
-    only the errors, when a check fails)."""
+    """Check one shard's ledger of attempt len(ledger_shas)-1 against the attempt before it;
+    totals of that attempt (or only the errors, when a check fails). Only those two ledgers
+    are read (each earlier one was checked against its own predecessor when it was
+    committed), and of the one before only the two columns compared: a retry's check costs
+    what its unpaid members cost, once past the first retry."""
     store = MemberStore.open(store_root, plan_id)
     errors: list[str] = []
-    ledgers: list[pa.Table] = []
-    for attempt, sha in enumerate(ledger_shas):
-        table = _read_ledger(store, period, attempt, shard, sha)
-        if isinstance(table, str):
-            return _failed(table)
-        if table.schema != LEDGER:
-            path = store.ledger_path(period, attempt, shard)
-            return _failed(f"ledger {path} lacks the ledger schema")
-        ledgers.append(table)
-    current = ledgers[-1]
-    attempt = len(ledgers) - 1
+    attempt = len(ledger_shas) - 1
+    current = _read_ledger(store, period, attempt, shard, ledger_shas[-1])
+    if isinstance(current, str):
+        return _failed(current)
+    if current.schema != LEDGER:
+        path = store.ledger_path(period, attempt, shard)
+        return _failed(f"ledger {path} lacks the ledger schema")
     col = {name: current[name].to_numpy() for name in LEDGER.names}
     ids = col["member_id"]
     if not (ids[1:] > ids[:-1]).all():
@@ -82,7 +81,11 @@ def reconcile_shard_task(
         if (col["charge_fen"] + col["subsidy_fen"] != col["share_fen"]).any():
             errors.append(f"shard {shard}: charge + subsidy != share")
     else:
-        before = ledgers[-2]
+        before = _read_ledger(
+            store, period, attempt - 1, shard, ledger_shas[-2], columns=["member_id", "unpaid_fen"]
+        )
+        if isinstance(before, str):
+            return _failed(before)
         owing = before["unpaid_fen"].to_numpy() > 0
         if not np.array_equal(before["member_id"].to_numpy()[owing], ids):
             errors.append(f"shard {shard}: attempt {attempt} did not retry exactly the unpaid")
@@ -244,7 +247,13 @@ def yearly_charges_task(
 
 
 def _read_ledger(
-    store: MemberStore, period: str, attempt: int, shard: int, sha: str
+    store: MemberStore,
+    period: str,
+    attempt: int,
+    shard: int,
+    sha: str,
+    *,
+    columns: list[str] | None = None,
 ) -> pa.Table | str:
     """A ledger file that must match the checksum SQL recorded; what is wrong when not."""
     path = store.ledger_path(period, attempt, shard)
@@ -253,4 +262,4 @@ def _read_ledger(
         return f"ledger {path} is missing"
     if hashlib.sha256(data).hexdigest() != sha:
         return f"ledger {path} differs from its recorded checksum"
-    return pq.read_table(pa.BufferReader(data))
+    return pq.read_table(pa.BufferReader(data), columns=columns)

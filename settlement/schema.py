@@ -11,7 +11,7 @@ import pyarrow as pa
 
 from mutualaid.membership import ExitReason, Member, MemberStatus
 
-STORE_FORMAT = 1
+STORE_FORMAT = 2
 
 STATUS_CODES: dict[MemberStatus, int] = {
     MemberStatus.COVERED: 0,

@@ -6,7 +6,17 @@ Layout under `<root>/<plan>/`::
     store.json                        format, plan, shard count (fixed at creation)
     HEAD                              id of the latest committed snapshot
     snapshots/<id>/shard-00007.parquet
+    snapshots/<id>/patch-00007.parquet   a debit retry's changed rows (see below)
+    snapshots/<id>/owing-00007.parquet   the first debit's families still owing
     snapshots/<id>/manifest.json      shard files, rows, sha256, rules version, period
+
+A debit retry writes only what changed (format 2): its shard is the full file of the period's
+first debit (`base` in the manifest names that snapshot) with a patch laid over it, the rows of
+every family the retries charged, folded into one patch per shard. A retry reads the small
+`owing` file of the attempt before instead of the whole shard, so its cost grows with the
+unpaid, not with N, and the chain of bases is never longer than one period (the next roster
+is a full file). After a retry the families still owing are read from its patch, which holds
+them all (they owed before).
 
 Snapshots are immutable: every period writes new ones and never updates a file in place.
 Every file of a snapshot or a ledger is written once through the step's staging folder
@@ -32,26 +42,63 @@ import pyarrow.parquet as pq
 from mutualaid.errors import InputError, IntegrityError
 from mutualaid.membership import Member
 from settlement.files import StagedFiles, read_bytes
+from settlement.patches import apply_patch
 from settlement.schema import MEMBERS, STORE_FORMAT, member_from_row
 from settlement.snapshots import chain_position
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class ShardFile:
-    shard: int
+class PartFile:
+    """A small file of a shard beside its full one: a retry's patch, or a debit's families
+    still owing. Always in the snapshot's own folder."""
+
     file: str
     rows: int
     size: int
     sha256: str
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        return {"file": self.file, "rows": self.rows, "size": self.size, "sha256": self.sha256}
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any]) -> PartFile:
+        return cls(
+            file=str(raw["file"]),
+            rows=int(raw["rows"]),
+            size=int(raw["size"]),
+            sha256=str(raw["sha256"]),
+        )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ShardFile:
+    """A shard of a snapshot: its full file (in the folder of snapshot `base` when that is set,
+    else its own), the patch laid over it, and the families still owing after a debit."""
+
+    shard: int
+    file: str
+    rows: int
+    size: int
+    sha256: str
+    base: str | None = None
+    patch: PartFile | None = None
+    owing: PartFile | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        # Keys only when set: a snapshot without parts is written as format 1 always was.
+        out: dict[str, Any] = {
             "shard": self.shard,
             "file": self.file,
             "rows": self.rows,
             "size": self.size,
             "sha256": self.sha256,
         }
+        if self.base is not None:
+            out["base"] = self.base
+        for name, part in (("patch", self.patch), ("owing", self.owing)):
+            if part is not None:
+                out[name] = part.to_dict()
+        return out
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any]) -> ShardFile:
@@ -61,7 +108,13 @@ class ShardFile:
             rows=int(raw["rows"]),
             size=int(raw["size"]),
             sha256=str(raw["sha256"]),
+            base=str(raw["base"]) if raw.get("base") is not None else None,
+            patch=PartFile.from_dict(raw["patch"]) if raw.get("patch") is not None else None,
+            owing=PartFile.from_dict(raw["owing"]) if raw.get("owing") is not None else None,
         )
+
+    def parts(self) -> tuple[PartFile, ...]:
+        return tuple(p for p in (self.patch, self.owing) if p is not None)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -202,20 +255,32 @@ class MemberStore(StagedFiles):
             raise IntegrityError("manifest", path, "is corrupt") from None
         return _manifest_from(raw, path, self.plan_id)
 
+    def base_path(self, manifest: Manifest, entry: ShardFile) -> str:
+        """Where a shard's full file lies: its own snapshot's folder, or its base's."""
+        return f"{self.snapshot_dir(entry.base or manifest.snapshot)}/{entry.file}"
+
+    def part_path(self, snapshot: str, part: PartFile | str) -> str:
+        name = part.file if isinstance(part, PartFile) else part
+        return f"{self.snapshot_dir(snapshot)}/{name}"
+
     def write_shard(self, snapshot: str, shard: int, table: pa.Table) -> ShardFile:
         """Write one shard file atomically and return what the manifest records of it. The
         bytes depend only on the table, so a rewrite after a crash is byte-identical."""
+        part = self.write_part(snapshot, shard_file_name(shard), table)
+        return ShardFile(
+            shard=shard, file=part.file, rows=part.rows, size=part.size, sha256=part.sha256
+        )
+
+    def write_part(self, snapshot: str, name: str, table: pa.Table) -> PartFile:
+        """Write one file of member rows (a shard, a patch, the owing families) once, in the
+        snapshot's folder."""
         table = table.cast(MEMBERS) if table.schema != MEMBERS else table
         sink = pa.BufferOutputStream()
         pq.write_table(table, sink, compression="zstd", write_statistics=True)
         data = sink.getvalue().to_pybytes()
-        self.write_once(self.shard_path(snapshot, shard), data, step=snapshot)
-        return ShardFile(
-            shard=shard,
-            file=shard_file_name(shard),
-            rows=table.num_rows,
-            size=len(data),
-            sha256=hashlib.sha256(data).hexdigest(),
+        self.write_once(self.part_path(snapshot, name), data, step=snapshot)
+        return PartFile(
+            file=name, rows=table.num_rows, size=len(data), sha256=hashlib.sha256(data).hexdigest()
         )
 
     def commit_snapshot(self, manifest: Manifest, *, move_head: bool = True) -> None:
@@ -235,14 +300,16 @@ class MemberStore(StagedFiles):
         """Every shard file of a snapshot exists with the size its manifest records: a cheap
         check before a run freezes anything (the checksum is verified when a task reads it)."""
         for entry in manifest.shards:
-            path = f"{self.snapshot_dir(manifest.snapshot)}/{entry.file}"
-            info = self.fs.get_file_info(path)
-            if info.type == pafs.FileType.NotFound:
-                raise IntegrityError("shard", path, "is missing")
-            if info.size != entry.size:
-                raise IntegrityError(
-                    "shard", path, f"is {info.size} bytes, its manifest says {entry.size}"
-                )
+            files = [(self.base_path(manifest, entry), entry.size)]
+            files += [(self.part_path(manifest.snapshot, p), p.size) for p in entry.parts()]
+            for path, size in files:
+                info = self.fs.get_file_info(path)
+                if info.type == pafs.FileType.NotFound:
+                    raise IntegrityError("shard", path, "is missing")
+                if info.size != size:
+                    raise IntegrityError(
+                        "shard", path, f"is {info.size} bytes, its manifest says {size}"
+                    )
 
     def read_shard(
         self,
@@ -252,26 +319,79 @@ class MemberStore(StagedFiles):
         verify: bool = True,
         columns: list[str] | None = None,
     ) -> pa.Table:
-        """Read one shard of a committed snapshot, checking it against the manifest."""
+        """Read one shard of a committed snapshot (its full file with its patch laid over),
+        checking each file against the manifest."""
         entry = manifest.shards[shard]
-        path = f"{self.snapshot_dir(manifest.snapshot)}/{entry.file}"
+        wanted = columns
+        if columns is not None and entry.patch is not None and "member_id" not in columns:
+            wanted = ["member_id", *columns]  # the patch is laid over by member id
+        table = self._read_members(
+            self.base_path(manifest, entry),
+            rows=entry.rows,
+            sha256=entry.sha256,
+            verify=verify,
+            columns=wanted,
+        )
+        if entry.patch is not None:
+            path = self.part_path(manifest.snapshot, entry.patch)
+            patch = self._read_members(
+                path,
+                rows=entry.patch.rows,
+                sha256=entry.patch.sha256,
+                verify=verify,
+                columns=wanted,
+            )
+            table = apply_patch(table, patch, source=path)
+        return table.select(columns) if columns is not None else table
+
+    def read_owing(self, manifest: Manifest, shard: int) -> pa.Table | None:
+        """The families still owing after a first debit (what the first retry reads); None
+        when the snapshot has no such file (a retry's, or one written before format 2)."""
+        part = manifest.shards[shard].owing
+        if part is None:
+            return None
+        path = self.part_path(manifest.snapshot, part)
+        return self._read_members(path, rows=part.rows, sha256=part.sha256, verify=True)
+
+    def read_patch(self, manifest: Manifest, shard: int) -> pa.Table | None:
+        part = manifest.shards[shard].patch
+        if part is None:
+            return None
+        path = self.part_path(manifest.snapshot, part)
+        return self._read_members(path, rows=part.rows, sha256=part.sha256, verify=True)
+
+    def _read_members(
+        self,
+        path: str,
+        *,
+        rows: int,
+        sha256: str,
+        verify: bool,
+        columns: list[str] | None = None,
+    ) -> pa.Table:
         try:
             data = read_bytes(self.fs, path)
         except FileNotFoundError:
-            raise IntegrityError("shard", path, "is missing") from None
-        if verify and hashlib.sha256(data).hexdigest() != entry.sha256:
+            raise IntegrityError("shard", path, self.missing_reason(path)) from None
+        if verify and hashlib.sha256(data).hexdigest() != sha256:
             raise IntegrityError("shard", path, "does not match its manifest checksum (corrupt)")
         try:
             table = pq.read_table(pa.BufferReader(data), columns=columns)
         except (pa.ArrowInvalid, OSError) as exc:
             raise IntegrityError("shard", path, f"is not readable Parquet: {exc}") from None
-        if table.num_rows != entry.rows:
-            raise IntegrityError(
-                "shard", path, f"has {table.num_rows} rows, manifest says {entry.rows}"
-            )
+        if table.num_rows != rows:
+            raise IntegrityError("shard", path, f"has {table.num_rows} rows, manifest says {rows}")
         if columns is None and table.schema != MEMBERS:
             raise IntegrityError("shard", path, "does not have the member schema")
         return table
+
+    def missing_reason(self, path: str) -> str:
+        """Why a file a manifest lists is not there: removed by the retention policy (its
+        snapshot's `compacted.json` says so), or missing."""
+        folder = path.rsplit("/", 1)[0]
+        if self.read_file(f"{folder}/{COMPACTED}") is not None:
+            return "was removed by the retention policy (`store retain`); ledgers remain"
+        return "is missing"
 
     # -- ledgers -----------------------------------------------------------------------
 
@@ -300,19 +420,38 @@ class MemberStore(StagedFiles):
             by_shard.setdefault(self.shard_of(member_id), []).append(member_id)
         found: dict[int, Member] = {}
         for shard, ids in sorted(by_shard.items()):
-            path = f"{self.snapshot_dir(snapshot)}/{manifest.shards[shard].file}"
-            try:
-                table = pq.read_table(path, filesystem=self.fs, filters=[("member_id", "in", ids)])
-            except FileNotFoundError:
-                raise IntegrityError("shard", path, "is missing") from None
-            table = table.filter(pc.is_in(table["member_id"], pa.array(ids, pa.int64())))
+            entry = manifest.shards[shard]
+            table = self._filtered(self.base_path(manifest, entry), ids)
+            if entry.patch is not None:
+                path = self.part_path(snapshot, entry.patch)
+                table = apply_patch(table, self._filtered(path, ids), source=path)
             for row in table.to_pylist():
                 found.setdefault(int(row["member_id"]), member_from_row(row, self.plan_id))
         return found
 
+    def _filtered(self, path: str, ids: list[int]) -> pa.Table:
+        """The rows of the given members from one file, read with a filter."""
+        try:
+            table = pq.read_table(path, filesystem=self.fs, filters=[("member_id", "in", ids)])
+        except FileNotFoundError:
+            raise IntegrityError("shard", path, self.missing_reason(path)) from None
+        return table.filter(pc.is_in(table["member_id"], pa.array(ids, pa.int64())))
+
+
+# A compacted snapshot's record of the files the retention policy removed from it.
+COMPACTED = "compacted.json"
+
 
 def shard_file_name(shard: int) -> str:
     return f"shard-{shard:05d}.parquet"
+
+
+def patch_file_name(shard: int) -> str:
+    return f"patch-{shard:05d}.parquet"
+
+
+def owing_file_name(shard: int) -> str:
+    return f"owing-{shard:05d}.parquet"
 
 
 def done_marker_name(shard: int) -> str:

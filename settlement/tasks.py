@@ -11,14 +11,16 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from datetime import date
 from typing import TypeVar
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from mutualaid.errors import IntegrityError
-from settlement.kernels import DebitParams, LockParams, debit_shard, lock_shard
+from settlement.kernels import DebitParams, LockParams, debit_shard, lock_shard, owing_families
+from settlement.patches import apply_patch
 from settlement.run_plan import (
     DebitShardOutcome,
     DebitShardTask,
@@ -28,7 +30,15 @@ from settlement.run_plan import (
     decode,
     encode,
 )
-from settlement.store import MemberStore, done_marker_name
+from settlement.store import (
+    Manifest,
+    MemberStore,
+    ShardFile,
+    done_marker_name,
+    owing_file_name,
+    patch_file_name,
+    shard_file_name,
+)
 
 Outcome = TypeVar("Outcome", LockShardOutcome, DebitShardOutcome)
 
@@ -69,17 +79,29 @@ def lock_task(task: LockShardTask) -> LockShardOutcome:
 
 
 def debit_task(task: DebitShardTask) -> DebitShardOutcome:
-    """Debit one shard: write its ledger and its next accounts."""
+    """Debit one shard: write its ledger, its next accounts and the families still owing.
+
+    The first debit (attempt 0) reads the whole roster shard and writes the whole next one. A
+    retry reads only the families the attempt before left owing, and writes only their rows:
+    folded into the shard's patch, laid over the first debit's full file (`settlement.store`).
+    Its ledger is the one a run over the whole shard would write, byte for byte."""
     plan, shard = task.plan, task.shard
     store = MemberStore.open(task.store_root, plan.plan_id)
     period = plan.period.isoformat()
     ledger_path = store.ledger_path(period, plan.attempt, shard)
-    shard_path = store.shard_path(plan.output_snapshot, shard)
+    # The first debit writes the whole shard and its families owing, a retry only its patch
+    # (which holds every family still owing: they all owed before).
+    names = (
+        [shard_file_name(shard), owing_file_name(shard)]
+        if plan.attempt == 0
+        else [patch_file_name(shard)]
+    )
+    written_paths = [ledger_path, *(store.part_path(plan.output_snapshot, n) for n in names)]
     marker = f"{store.ledger_dir(period, plan.attempt)}/{done_marker_name(shard)}"
-    done = _valid_marker(store, marker, [ledger_path, shard_path], DebitShardOutcome.from_json)
+    done = _valid_marker(store, marker, written_paths, DebitShardOutcome.from_json)
     if done is not None:
         return done
-    accounts = store.read_shard(store.manifest(plan.input_snapshot), shard)
+    source = store.manifest(plan.input_snapshot)
     params = DebitParams(
         publicity_date=plan.period,
         attempt=plan.attempt,
@@ -88,38 +110,82 @@ def debit_task(task: DebitShardTask) -> DebitShardOutcome:
         year=plan.year,
         remove_unpaid_on=plan.remove_unpaid_on,
     )
-    ledger, next_accounts, stats = debit_shard(accounts, params, shard=shard)
+    if plan.attempt == 0:
+        ledger, accounts, stats = debit_shard(store.read_shard(source, shard), params, shard=shard)
+        file = store.write_shard(plan.output_snapshot, shard, accounts)
+        owing = store.write_part(
+            plan.output_snapshot, owing_file_name(shard), owing_families(accounts, plan.period)
+        )
+        file = replace(file, owing=owing)
+        shas = [file.sha256, owing.sha256]
+    else:
+        ledger, accounts, stats = debit_shard(
+            _owing_rows(store, source, shard, plan.period), params, shard=shard
+        )
+        file = _patched(store, plan.output_snapshot, source, shard, accounts)
+        shas = [file.patch.sha256 if file.patch is not None else ""]
     ledger_bytes = _parquet_bytes(ledger)
     store.write_once(ledger_path, ledger_bytes, step=plan.output_snapshot)
-    written = store.write_shard(plan.output_snapshot, shard, next_accounts)
     ledger_sha = hashlib.sha256(ledger_bytes).hexdigest()
     outcome = DebitShardOutcome(
-        file=written,
+        file=file,
         ledger=LedgerFile(
             path=store.relative(ledger_path), rows=ledger.num_rows, sha256=ledger_sha
         ),
         stats=stats,
         checksums={
-            store.relative(ledger_path): ledger_sha,
-            store.relative(shard_path): written.sha256,
+            store.relative(path): sha
+            for path, sha in zip(written_paths, [ledger_sha, *shas], strict=True)
         },
     )
     store.write_once(marker, encode(outcome.to_json()), step=plan.output_snapshot)
     return outcome
 
 
+def _owing_rows(store: MemberStore, source: Manifest, shard: int, period: date) -> pa.Table:
+    """The rows a retry debits: the families the attempt before left owing. After the first
+    debit they are its `owing` file; after a retry, the families of its patch still owing;
+    in a snapshot written before retries wrote only what changed, found in the whole shard."""
+    owing = store.read_owing(source, shard)
+    if owing is not None:
+        return owing
+    patch = store.read_patch(source, shard)
+    return owing_families(patch if patch is not None else store.read_shard(source, shard), period)
+
+
+def _patched(
+    store: MemberStore, snapshot: str, source: Manifest, shard: int, changed: pa.Table
+) -> ShardFile:
+    """A retry's shard: the same full file as the attempt before (the first debit's), with
+    the rows this retry changed folded into the patch before it. A family owing now owed
+    before, so its rows are already in that patch: the patch never grows after the first
+    retry."""
+    entry = source.shards[shard]
+    patch = changed
+    previous = store.read_patch(source, shard)
+    if previous is not None and entry.patch is not None:
+        patch = apply_patch(previous, changed, source=store.part_path(source.snapshot, entry.patch))
+    part = store.write_part(snapshot, patch_file_name(shard), patch)
+    return replace(entry, base=entry.base or source.snapshot, patch=part, owing=None)
+
+
 def verify_shard_task(
-    store_root: str, plan_id: str, snapshot: str, shard: int
+    store_root: str, plan_id: str, snapshot: str, shard: int, whole: bool = True
 ) -> ShardProblem | None:
-    """Check one shard of a committed snapshot against its manifest's checksum."""
+    """Check one shard of a committed snapshot against its manifest's checksums: its full file
+    and its parts, or (`whole` false, before a retry, which reads nothing else) only its parts."""
     store = MemberStore.open(store_root, plan_id)
-    entry = store.manifest(snapshot).shards[shard]
-    path = f"{store.snapshot_dir(snapshot)}/{entry.file}"
-    data = store.read_file(path)
-    if data is None:
-        return ShardProblem(path=path, reason="is missing")
-    if hashlib.sha256(data).hexdigest() != entry.sha256:
-        return ShardProblem(path=path, reason="does not match its manifest checksum")
+    manifest = store.manifest(snapshot)
+    entry = manifest.shards[shard]
+    files = [(store.part_path(snapshot, p), p.sha256) for p in entry.parts()]
+    if whole:
+        files.insert(0, (store.base_path(manifest, entry), entry.sha256))
+    for path, sha256 in files:
+        data = store.read_file(path)
+        if data is None:
+            return ShardProblem(path=path, reason=store.missing_reason(path))
+        if hashlib.sha256(data).hexdigest() != sha256:
+            return ShardProblem(path=path, reason="does not match its manifest checksum")
     return None
 
 

@@ -122,12 +122,12 @@ def test_a_store_from_a_newer_schema_stops_the_lock(tmp_path: Path) -> None:
         == 0
     )
     meta = tmp_path / "store" / "chronic" / "store.json"
-    meta.write_text(meta.read_text().replace('"format": 1', '"format": 2'))
+    meta.write_text(meta.read_text().replace('"format": 2', '"format": 3'))
     result = run_cli(
         "settle", "lock", "--publicity-date", "2026-10-07", "--executor", "inline", env=env
     )
     assert result.returncode == 2
-    assert result.stderr.startswith("error: store format=2: was written by a newer schema")
+    assert result.stderr.startswith("error: store format=3: was written by a newer schema")
 
 
 def test_settle_status_lists_periods_and_runs(state: Path) -> None:
