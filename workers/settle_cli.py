@@ -27,6 +27,7 @@ from settlement.engine import CancelResult, LockResult, RunResult, Settlement, c
 from settlement.executor import Executor, InlineExecutor, executor_for
 from settlement.population import PopulationSpec, check_spec, generate_population
 from settlement.reconcile_period import reconcile_period
+from settlement.retention import apply_retention, retention_plan
 from settlement.steps import (
     JobServer,
     Ran,
@@ -35,7 +36,7 @@ from settlement.steps import (
     lock_step,
     retry_step,
 )
-from workers.output import emit, errors
+from workers.output import console, emit, errors
 from workers.stack import plan_sources, prepare_database, program_today, recorded_clock
 
 population = typer.Typer(help="Synthetic member populations.", no_args_is_help=True)
@@ -247,6 +248,50 @@ def settle_reconcile(
     emit(dataclasses.asdict(report), as_json=as_json, title="Reconciliation")
     if not report.balanced:
         raise typer.Exit(1)
+
+
+@settle.command("retain")
+def settle_retain(
+    keep_periods: Annotated[
+        int, typer.Option("--keep-periods", help="Closed periods whose account files stay.")
+    ] = 6,
+    apply: Annotated[bool, typer.Option("--apply", help="Remove the files (default: list).")] = (
+        False
+    ),
+    plan_id: PlanOpt = "chronic",
+    store: StoreOpt = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Apply the store's retention policy: ledgers and manifests are kept forever; the account
+    files of snapshots older than the newest --keep-periods closed periods are removed (listed
+    only, without --apply). See settlement/retention.py."""
+    with _settlement(plan_id, store, "inline") as ctx:
+        plan = retention_plan(ctx, keep_periods)
+        removed = apply_retention(ctx, plan) if apply else 0
+    rows = [
+        {"snapshot": r.snapshot, "files": len(r.files), "bytes": r.size, "removed": apply}
+        for r in plan.removals
+    ]
+    if as_json:
+        emit(
+            {
+                "keep_periods": keep_periods,
+                "kept": list(plan.kept),
+                "snapshots": rows,
+                "bytes": plan.size,
+                "files_removed": removed,
+                "applied": apply,
+            },
+            as_json=True,
+            title="Retention",
+        )
+        return
+    emit(rows, as_json=False, title=f"Retention, keeping {keep_periods} closed periods")
+    verb = "removed" if apply else "would remove (run with --apply)"
+    console.print(
+        f"{verb}: {sum(len(r.files) for r in plan.removals)} files, {plan.size:,} bytes; "
+        f"kept: {', '.join(plan.kept) or 'nothing'}"
+    )
 
 
 @settle.command("cancel")
