@@ -33,6 +33,7 @@ from settlement.run_plan import (
 from settlement.store import (
     Manifest,
     MemberStore,
+    PartFile,
     ShardFile,
     done_marker_name,
     owing_file_name,
@@ -122,8 +123,8 @@ def debit_task(task: DebitShardTask) -> DebitShardOutcome:
         ledger, accounts, stats = debit_shard(
             _owing_rows(store, source, shard, plan.period), params, shard=shard
         )
-        file = _patched(store, plan.output_snapshot, source, shard, accounts)
-        shas = [file.patch.sha256 if file.patch is not None else ""]
+        file, patch = _patched(store, plan.output_snapshot, source, shard, accounts)
+        shas = [patch.sha256]
     ledger_bytes = _parquet_bytes(ledger)
     store.write_once(ledger_path, ledger_bytes, step=plan.output_snapshot)
     ledger_sha = hashlib.sha256(ledger_bytes).hexdigest()
@@ -155,7 +156,7 @@ def _owing_rows(store: MemberStore, source: Manifest, shard: int, period: date) 
 
 def _patched(
     store: MemberStore, snapshot: str, source: Manifest, shard: int, changed: pa.Table
-) -> ShardFile:
+) -> tuple[ShardFile, PartFile]:
     """A retry's shard: the same full file as the attempt before (the first debit's), with
     the rows this retry changed folded into the patch before it. A family owing now owed
     before, so its rows are already in that patch: the patch never grows after the first
@@ -166,7 +167,7 @@ def _patched(
     if previous is not None and entry.patch is not None:
         patch = apply_patch(previous, changed, source=store.part_path(source.snapshot, entry.patch))
     part = store.write_part(snapshot, patch_file_name(shard), patch)
-    return replace(entry, base=entry.base or source.snapshot, patch=part, owing=None)
+    return replace(entry, base=entry.base or source.snapshot, patch=part, owing=None), part
 
 
 def verify_shard_task(

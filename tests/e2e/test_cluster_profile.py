@@ -19,6 +19,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from datetime import date, timedelta
 from pathlib import Path
 
 import psutil
@@ -109,6 +110,22 @@ def test_a_whole_period_runs_from_lock_to_payout_on_the_cluster(
     for step in ("lock", "debit", "retry"):
         assert any(f"-{step}-" in job and status == "SUCCEEDED" for job, status in jobs.items())
     assert len(task_nodes(settings, "debit_task")) == 2
+
+    # The retention policy on S3: the closed period's account files go, except HEAD's and the
+    # first debit's it is laid over; no ledger goes; the period still reconciles.
+    retained = run_cli("settle", "retain", "--keep-periods", "0", "--apply", "--json", env=env)
+    assert retained.returncode == 0, retained.stderr
+    assert json.loads(retained.stdout)["files_removed"] > 0
+    roster = sorted(n.split("/")[1] for n in written if n.startswith("snapshots/roster-"))[0]
+    left = s3_files(settings, "snapshots", "ledgers")
+    assert not [n for n in left if n.startswith(f"snapshots/{roster}/")]
+    assert {n for n in left if n.startswith("ledgers/")} == {
+        n for n in written if n.startswith("ledgers/")
+    }
+    sharing = date.fromisoformat(roster.removeprefix("roster-")) + timedelta(days=7)
+    check = run_cli("settle", "reconcile", "--sharing-date", sharing.isoformat(), "--json", env=env)
+    assert check.returncode == 0, check.stdout + check.stderr
+    assert json.loads(check.stdout)["balanced"] is True
 
 
 def ray_jobs(settings: dict[str, str]) -> dict[str, str]:
