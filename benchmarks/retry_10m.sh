@@ -4,7 +4,8 @@
 # store. With OLD=<checkout> the same commands also run that checkout's code (through a wrapper
 # that takes it before this project's editable install, and PYTHONPATH for the Ray workers),
 # so retries that rewrite whole shards and retries that write only what changed are measured
-# in one run, interleaved.
+# in one run, interleaved. With WARM=1 a side "warm" runs this checkout's commands against a
+# warm Ray (`dev up --warm-ray`, not timed) beside the side "new" that starts Ray per command.
 #   benchmarks/retry_10m.sh [REPEAT] [WORKDIR]      (default 2, /tmp/mutualaid-retry-10m)
 set -u
 REPEAT=${1:-2}
@@ -27,15 +28,21 @@ timed() {  # timed LABEL COMMAND...: one line "SIDE LABEL SECONDS PEAK_RSS BYTES
   [ "$rc" -eq 0 ] || { tail -3 "$WORK/last.out"; exit 1; }
 }
 
-side() {  # side NAME [CHECKOUT]
+side() {  # side NAME [CHECKOUT | warm]
   SIDE=$1
   M=$NEW_M
   export MUTUALAID_STATE_DIR="$WORK/$SIDE"
   STORE_DIR="$MUTUALAID_STATE_DIR/store"
   rm -rf "$MUTUALAID_STATE_DIR"; mkdir -p "$STORE_DIR"
   (
-    # Ray puts the driver's working folder first on its workers' path: run from the checkout.
-    if [ -n "${2:-}" ]; then export PYTHONPATH="$2"; M="$WORK/old-mutualaid"; cd "$2" || exit 1; fi
+    if [ "${2:-}" = warm ]; then
+      export MUTUALAID_TEMPORAL_ADDRESS=127.0.0.1:7299 MUTUALAID_TEMPORAL_UI_PORT=8299
+      "$M" dev up --warm-ray > /dev/null || exit 1
+      trap '"$M" dev down > /dev/null' EXIT
+    elif [ -n "${2:-}" ]; then
+      # Ray puts the driver's working folder first on its workers' path: run from the checkout.
+      export PYTHONPATH="$2"; M="$WORK/old-mutualaid"; cd "$2" || exit 1
+    fi
     "$M" db upgrade > /dev/null
     timed "population generate" "$M" population generate --members "$MEMBERS" --shards 8 --as-of 2026-10-01
     timed "settle lock" "$M" settle lock --publicity-date 2026-10-07 --json
@@ -55,7 +62,7 @@ if [ -n "${OLD:-}" ]; then
 import sys
 sys.meta_path[:] = [f for f in sys.meta_path if "__editable__" not in getattr(f, "__module__", "")]
 sys.path.insert(0, "$OLD")
-from workers.cli import main
+from workers.entry import main
 sys.exit(main())
 PY
   chmod +x "$WORK/old-mutualaid"
@@ -63,4 +70,5 @@ fi
 for run in $(seq 1 "$REPEAT"); do
   side new
   [ -n "${OLD:-}" ] && side old "$OLD"
+  [ -n "${WARM:-}" ] && side warm warm
 done

@@ -99,7 +99,7 @@ class ClusterProfile:
             return ClusterPorts(**json.loads(saved.read_text()))
         self.root.mkdir(parents=True, exist_ok=True)
         ports = ClusterPorts(
-            **dict(zip(ClusterPorts.__dataclass_fields__, _free_ports(10), strict=True))
+            **dict(zip(ClusterPorts.__dataclass_fields__, free_ports(10), strict=True))
         )
         saved.write_text(json.dumps(asdict(ports), indent=1))
         return ports
@@ -201,12 +201,12 @@ class ClusterProfile:
         stopped = []
         if self.temporal().down():
             stopped.append("temporal")
-        if _stop_processes(self._ray_processes()):
+        if stop_processes(self._ray_processes()):
             stopped.append("ray")
         # Ray's sessions are state of the processes just stopped: a node started later must not
         # find them (a second node joining by address reads the temp folder's latest session).
         shutil.rmtree(self.ray_temp, ignore_errors=True)
-        if _stop_processes(_processes_naming(f"-dir={self.root / 's3'}")):
+        if stop_processes(_processes_naming(f"-dir={self.root / 's3'}")):
             stopped.append("s3")
         if (self.root / "postgres" / "postmaster.pid").exists():
             _pgserver().get_server(self.root / "postgres", cleanup_mode="stop").cleanup()
@@ -280,7 +280,7 @@ class ClusterProfile:
             "--disable-usage-stats",
         ]
         if not port_open("127.0.0.1", ports.ray_gcs):
-            _ray_start(
+            ray_start(
                 [
                     "--head",
                     f"--port={ports.ray_gcs}",
@@ -311,7 +311,7 @@ class ClusterProfile:
         """Join the second node to the head (again, after it was lost)."""
         ports = self.ports()
         env = {**os.environ, **S3_CLIENT_ENV, **self.ray_auth(), "RAY_USAGE_STATS_ENABLED": "0"}
-        _ray_start(
+        ray_start(
             [
                 f"--address=127.0.0.1:{ports.ray_gcs}",
                 f"--node-manager-port={ports.second_node_manager}",
@@ -350,7 +350,7 @@ class ClusterProfile:
         return list(found.values())
 
 
-def _ray_start(arguments: list[str], env: Mapping[str, str]) -> None:
+def ray_start(arguments: list[str], env: Mapping[str, str]) -> None:
     result = subprocess.run(
         [installed_binary("ray"), "start", *arguments],
         env=dict(env),
@@ -406,7 +406,7 @@ def _processes_naming(mark: str) -> list[psutil.Process]:
     return found
 
 
-def _stop_processes(processes: list[psutil.Process]) -> bool:
+def stop_processes(processes: list[psutil.Process]) -> bool:
     if not processes:
         return False
     for process in processes:
@@ -420,7 +420,7 @@ def _stop_processes(processes: list[psutil.Process]) -> bool:
     return True
 
 
-def _free_ports(count: int) -> list[int]:
+def free_ports(count: int) -> list[int]:
     """Ports free now (and, for SeaweedFS's gRPC, free 10000 above too)."""
     chosen: list[int] = []
     while len(chosen) < count:

@@ -27,6 +27,7 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from infra.warmray import WarmRay
 from mutualaid.errors import InputError
 
 PREFIX = "MUTUALAID_"
@@ -177,12 +178,20 @@ SETTINGS: tuple[Setting, ...] = tuple(
 
 def load_settings() -> Settings:
     """Read the settings from the environment, refusing a bad value with the variable's name
-    and value (the first bad one, in the order of `SETTINGS`)."""
+    and value (the first bad one, in the order of `SETTINGS`). With no Ray address set, a warm
+    Ray of the state folder (`dev up --warm-ray`) is joined: its address becomes the setting and
+    its token goes into the environment (`workers.entry` does this before Ray is imported)."""
     try:
-        return Settings()
+        settings = Settings()
     except ValidationError as exc:
         error = exc.errors()[0]
         variable = PREFIX + str(error["loc"][0]).upper()
         cause = error.get("ctx", {}).get("error")
         reason = str(cause) if isinstance(cause, ValueError) else error["msg"]
         raise InputError(variable, error["input"], reason) from None
+    if settings.ray_address is None:
+        # A warm Ray that `dev up --warm-ray` started for this state folder, when it runs.
+        warm = WarmRay(settings.state_dir).join()
+        if warm is not None:
+            return settings.model_copy(update={"ray_address": warm})
+    return settings

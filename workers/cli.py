@@ -16,6 +16,7 @@ from infra.config import PREFIX, SETTINGS, load_settings
 from infra.db import current_revision, redacted
 from infra.plans import get_plan, read_plan_file
 from infra.temporal import connect, register_search_attributes
+from infra.warmray import WarmRay
 from mutualaid.errors import InputError, MutualAidError, exit_code_for
 from mutualaid.money import format_fen
 from mutualaid.plan import Plan
@@ -66,11 +67,26 @@ ProfileOption = Annotated[
 ]
 
 
+WarmRayOption = Annotated[
+    bool,
+    typer.Option(
+        "--warm-ray",
+        help="Also start a local Ray head that every command of this state folder joins, "
+        "instead of starting and stopping Ray itself (about 4 s a command saved).",
+    ),
+]
+
+
 @dev.command("up")
-def dev_up(as_json: JsonFlag = False, profile: ProfileOption = "local") -> None:
+def dev_up(
+    as_json: JsonFlag = False, profile: ProfileOption = "local", warm_ray: WarmRayOption = False
+) -> None:
     """Start the Temporal dev server (persistent, with search attributes) and print where; with
-    --profile cluster, every part of the cluster profile and the settings that use it."""
+    --warm-ray a local Ray head too; with --profile cluster, every part of the cluster profile
+    and the settings that use it."""
     settings = load_settings()
+    if warm_ray and check_profile(profile) == "cluster":
+        raise InputError("warm_ray", True, "is for the local profile (the cluster has its Ray)")
     if check_profile(profile) == "cluster":
         cluster = ClusterProfile(settings.state_dir)
         values = cluster.up(REGISTRATION)
@@ -81,6 +97,7 @@ def dev_up(as_json: JsonFlag = False, profile: ProfileOption = "local") -> None:
         )
         return
     status = dev_stack(settings).up(REGISTRATION)
+    ray = WarmRay(settings.state_dir).up() if warm_ray else WarmRay(settings.state_dir).status()
     emit(
         {
             "running": status.running,
@@ -90,6 +107,7 @@ def dev_up(as_json: JsonFlag = False, profile: ProfileOption = "local") -> None:
             "namespace": settings.temporal_namespace,
             "db_file": str(status.db_file),
             "log_file": str(status.log_file),
+            "warm_ray": ray.address if ray.running else None,
         },
         as_json=as_json,
         title="Temporal dev server",
@@ -112,12 +130,14 @@ def dev_status(as_json: JsonFlag = False, profile: ProfileOption = "local") -> N
             raise typer.Exit(1)
         return
     status = dev_stack(settings).status()
+    ray = WarmRay(settings.state_dir).status()
     emit(
         {
             "running": status.running,
             "pid": status.pid,
             "grpc": status.address,
             "web_ui": status.web_ui_url,
+            "warm_ray": ray.address if ray.running else None,
         },
         as_json=as_json,
         title="Temporal dev server",
@@ -135,7 +155,8 @@ def dev_down(profile: ProfileOption = "local") -> None:
         print(f"stopped: {', '.join(stopped)}" if stopped else "not running")
         return
     stopped_one = dev_stack(settings).down()
-    print("stopped" if stopped_one else "not running")
+    stopped_ray = WarmRay(settings.state_dir).down()
+    print("stopped" if stopped_one or stopped_ray else "not running")
 
 
 @plans.command("list")
