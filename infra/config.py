@@ -176,6 +176,12 @@ SETTINGS: tuple[Setting, ...] = tuple(
 )
 
 
+def absolute_store_root(root: str) -> str:
+    """A local store root as an absolute path (a URI as it is): shard tasks may run in
+    processes with another working folder (a warm Ray's workers)."""
+    return root if "://" in root else os.path.abspath(root)
+
+
 def load_settings() -> Settings:
     """Read the settings from the environment, refusing a bad value with the variable's name
     and value (the first bad one, in the order of `SETTINGS`). With no Ray address set, a warm
@@ -193,5 +199,7 @@ def load_settings() -> Settings:
         # A warm Ray that `dev up --warm-ray` started for this state folder, when it runs.
         warm = WarmRay(settings.state_dir).join()
         if warm is not None:
-            return settings.model_copy(update={"ray_address": warm})
+            # Its workers run in the folder `dev up` ran in, not this command's.
+            root = absolute_store_root(settings.store_root)
+            return settings.model_copy(update={"ray_address": warm, "store_root": root})
     return settings

@@ -65,9 +65,9 @@ class WarmRay:
             return WarmRayStatus(running=False, address=None, cpus=None)
         address = str(saved["address"])
         host, _, port = address.rpartition(":")
-        return WarmRayStatus(
-            running=port_open(host, int(port)), address=address, cpus=int(saved["cpus"])
-        )
+        # The port alone proves nothing after a reboot: another program may hold it now.
+        running = port_open(host, int(port)) and bool(self._processes())
+        return WarmRayStatus(running=running, address=address, cpus=int(saved["cpus"]))
 
     def up(self) -> WarmRayStatus:
         """Start the head with every CPU of the machine, unless it runs already."""
@@ -76,13 +76,15 @@ class WarmRay:
             return current
         self.root.mkdir(parents=True, exist_ok=True)
         shutil.rmtree(self.temp_dir, ignore_errors=True)  # sessions of a head that is gone
-        port = free_ports(1)[0]
+        port, client_port = free_ports(2)
         cpus = os.cpu_count() or 1
         token = secrets.token_hex(32)
         ray_start(
             [
                 "--head",
                 f"--port={port}",
+                # Ray's client server listens on 10001 unless told: two heads would collide.
+                f"--ray-client-server-port={client_port}",
                 "--node-ip-address=127.0.0.1",
                 f"--num-cpus={cpus}",
                 "--include-dashboard=false",
@@ -100,9 +102,15 @@ class WarmRay:
 
     def down(self) -> bool:
         """Stop the head and its workers; returns whether anything ran."""
+        stopped = stop_processes(self._processes())
+        shutil.rmtree(self.temp_dir, ignore_errors=True)
+        self.record.unlink(missing_ok=True)
+        return stopped
+
+    def _processes(self) -> list[psutil.Process]:
+        """The head's processes: each names its temp folder; workers are their children."""
         found: dict[int, psutil.Process] = {}
         for process in psutil.process_iter(["cmdline"]):
-            # Every process of the head names its temp folder; workers are their children.
             if self.temp_dir in " ".join(process.info["cmdline"] or []):
                 found[process.pid] = process
                 try:
@@ -110,10 +118,7 @@ class WarmRay:
                         found[child.pid] = child
                 except psutil.Error:
                     pass
-        stopped = stop_processes(list(found.values()))
-        shutil.rmtree(self.temp_dir, ignore_errors=True)
-        self.record.unlink(missing_ok=True)
-        return stopped
+        return list(found.values())
 
     def join(self) -> str | None:
         """The head's address when it runs, with its token put in this process's environment

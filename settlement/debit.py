@@ -115,9 +115,12 @@ def _check_input(ctx: Settlement, publicity_date: date, attempt: int) -> None:
     its checksum: checked before anything of the run is written."""
     store = ctx.store()
     source, _ = attempt_snapshots(publicity_date, attempt)
-    store.check_files(store.manifest(source))
-    # A retry reads only the families owing and the patch (`settlement.tasks.debit_task`).
-    chain.verify_snapshot(ctx, source, whole=attempt == 0)
+    manifest = store.manifest(source)
+    store.check_files(manifest)
+    # A retry reads only the families owing and the patch (`settlement.tasks.debit_task`),
+    # unless its input was written before there were any: then it reads the whole shards.
+    has_parts = any(entry.parts() for entry in manifest.shards)
+    chain.verify_snapshot(ctx, source, whole=attempt == 0 or not has_parts)
 
 
 def _committed_result(

@@ -86,6 +86,9 @@ def reconcile_shard_task(
         )
         if isinstance(before, str):
             return _failed(before)
+        if before.column_names != ["member_id", "unpaid_fen"]:
+            path = store.ledger_path(period, attempt - 1, shard)
+            return _failed(f"ledger {path} lacks the ledger schema")
         owing = before["unpaid_fen"].to_numpy() > 0
         if not np.array_equal(before["member_id"].to_numpy()[owing], ids):
             errors.append(f"shard {shard}: attempt {attempt} did not retry exactly the unpaid")
@@ -262,4 +265,7 @@ def _read_ledger(
         return f"ledger {path} is missing"
     if hashlib.sha256(data).hexdigest() != sha:
         return f"ledger {path} differs from its recorded checksum"
-    return pq.read_table(pa.BufferReader(data), columns=columns)
+    try:
+        return pq.read_table(pa.BufferReader(data), columns=columns)
+    except (pa.ArrowInvalid, OSError):  # not Parquet, or a column missing
+        return f"ledger {path} lacks the ledger schema"

@@ -9,7 +9,8 @@ still works on a compacted period.
 Removable: the member-account files (full shards, patches, owing families) of the snapshots of
 periods that are closed or cancelled and older than the newest `keep_periods` closed ones.
 Never removed: the latest snapshot (HEAD, what the next roster is built on), the snapshots of
-any period not closed, and a file a kept snapshot reads as its base.
+any period not closed, the snapshot each of their rosters is built on (cancelling a period
+that has not debited moves HEAD back to it), and a file a kept snapshot reads as its base.
 
 Applying the policy first writes `compacted.json` into each snapshot it compacts (the files
 removed, with their checksums), then deletes them: a run killed half-way is finished by the
@@ -58,6 +59,8 @@ def retention_plan(ctx: Settlement, keep_periods: int) -> RetentionPlan:
     if keep_periods < 0:
         raise InputError("keep_periods", keep_periods, "must be 0 or more")
     store = ctx.store()
+    # HEAD first: a lock that opens its period after SQL is read builds on this HEAD.
+    head = store.head()
     with reading(ctx.db) as session:
         periods = PeriodRepository(session).list(plan_id=ctx.plan.id)
         settled = {
@@ -71,7 +74,6 @@ def retention_plan(ctx: Settlement, keep_periods: int) -> RetentionPlan:
             for p in periods
             if p.state not in (PeriodStage.CLOSED, PeriodStage.CANCELLED)
         ]
-    head = store.head()
     window = [roster_snapshot(d) for d in closed[len(closed) - keep_periods :] if keep_periods]
     window += [roster_snapshot(d) for d in unsettled]
     if head is not None:
@@ -79,8 +81,14 @@ def retention_plan(ctx: Settlement, keep_periods: int) -> RetentionPlan:
     start = min((chain_position(s) for s in window), default=None)
     snapshots = _snapshots(store)
     kept = [s for s in snapshots if start is None or chain_position(s) >= start]
-    needed = set(kept)
-    for snapshot in kept:
+    needed = set(kept) | ({head} if head is not None else set())
+    for day in unsettled:
+        roster = roster_snapshot(day)
+        if store.has_manifest(roster):
+            parent = store.manifest(roster).parent
+            if parent is not None:
+                needed.add(parent)
+    for snapshot in sorted(needed):
         if store.has_manifest(snapshot):
             needed.update(e.base for e in store.manifest(snapshot).shards if e.base)
     removals = []

@@ -390,7 +390,7 @@ class MemberStore(StagedFiles):
         snapshot's `compacted.json` says so), or missing."""
         folder = path.rsplit("/", 1)[0]
         if self.read_file(f"{folder}/{COMPACTED}") is not None:
-            return "was removed by the retention policy (`store retain`); ledgers remain"
+            return "was removed by the retention policy (`settle retain`); ledgers remain"
         return "is missing"
 
     # -- ledgers -----------------------------------------------------------------------

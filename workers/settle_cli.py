@@ -16,7 +16,7 @@ from typing import Annotated, Any
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from infra.config import Settings, load_settings
+from infra.config import Settings, absolute_store_root, load_settings
 from infra.db import unit_of_work
 from infra.plans import get_plan
 from infra.repositories import DebitRunRepository, PeriodRepository
@@ -79,7 +79,7 @@ def population_generate(
         pays_late=_fraction("pays_late", pays_late),
     )
     check_spec(plan, spec)
-    root = store or settings.store_root
+    root = absolute_store_root(store or settings.store_root)
     with _bar(f"population {plan.id}", shards) as advance:
         manifest = generate_population(
             root,
@@ -326,7 +326,7 @@ def _settlement(plan_id: str, store: str | None, executor: str) -> Iterator[Sett
         ) as bars:
             yield Settlement(
                 db=engine,
-                store_root=store or settings.store_root,
+                store_root=absolute_store_root(store or settings.store_root),
                 plan=plan,
                 executor=_executor(executor, settings),
                 progress=_progress_factory(bars),

@@ -21,7 +21,7 @@ from infra.db import make_engine, unit_of_work, upgrade
 from infra.plans import builtin_plan_sources
 from infra.repositories import PlanRepository
 from mutualaid.errors import IntegrityError
-from settlement.engine import Settlement, debit, lock_roster, retry
+from settlement.engine import Settlement, cancel_period, debit, lock_roster, retry
 from settlement.reconcile_period import reconcile_period
 from settlement.retention import RetentionPlan, apply_retention, retention_plan
 from tests.helpers import run_cli
@@ -101,6 +101,17 @@ def test_the_policy_keeps_ledgers_manifests_and_the_latest_periods(
     assert lock_roster(ctx, date(2026, 11, 21), now=LATER).members > 0
 
 
+def test_a_cancelled_first_period_finds_the_population_it_was_built_on(
+    fresh_db: Engine, tmp_path: Path
+) -> None:
+    ctx = small_settlement(fresh_db, tmp_path / "store")
+    lock_roster(ctx, PERIODS[0][0], now=LATER)
+    apply_retention(ctx, retention_plan(ctx, keep_periods=0))
+    cancel_period(ctx, PERIODS[0][0], reason="locked by mistake", now=LATER)
+    assert ctx.store().head() == "population-n3000-seed7"
+    assert lock_roster(ctx, PERIODS[1][0], now=LATER).members > 2_500
+
+
 def test_the_policy_applied_at_random_points_changes_no_result(
     fresh_db: Engine, tmp_path: Path
 ) -> None:
@@ -154,13 +165,26 @@ def test_retain_on_the_command_line_lists_then_applies(tmp_path: Path) -> None:
         env=env,
     )
     assert result.returncode == 0, result.stderr
+    # The period is open: its roster's parent (the population) stays too.
+    listed = run_cli("settle", "retain", "--keep-periods", "0", "--json", env=env)
+    assert json.loads(listed.stdout)["snapshots"] == []
+    for _ in range(5):
+        retried = run_cli("settle", "retry", "--sharing-date", "2026-10-14", "--as-of",
+                          "2027-01-01T00:00:00+00:00", "--executor", "inline", env=env)  # fmt: skip
+        assert retried.returncode == 0, retried.stderr
     bad = run_cli("settle", "retain", "--keep-periods", "-1", env=env)
     assert bad.returncode == 2 and bad.stderr.startswith("error: keep_periods=-1")
     listed = run_cli("settle", "retain", "--keep-periods", "0", "--json", env=env)
     assert listed.returncode == 0, listed.stderr
     report = json.loads(listed.stdout)
     assert report["applied"] is False and report["files_removed"] == 0
-    # An open period keeps its roster and debit; only the population can go.
-    assert [s["snapshot"] for s in report["snapshots"]] == ["population-n300-seed7"]
+    # The period closed: all but its final snapshot and the first debit under it can go.
+    assert [s["snapshot"] for s in report["snapshots"]] == [
+        "population-n300-seed7",
+        "roster-2026-10-07",
+        *(f"debit-2026-10-07-a{a}" for a in range(1, 5)),
+    ]
     applied = run_cli("settle", "retain", "--keep-periods", "0", "--apply", "--json", env=env)
-    assert json.loads(applied.stdout)["files_removed"] == 2
+    assert json.loads(applied.stdout)["files_removed"] == 2 + 2 + 4 * 2
+    again = run_cli("settle", "retain", "--keep-periods", "0", "--apply", "--json", env=env)
+    assert json.loads(again.stdout)["files_removed"] == 0

@@ -9,6 +9,7 @@ give the same ledgers and the same final accounts.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import json
 from datetime import date
@@ -16,14 +17,18 @@ from pathlib import Path
 
 import pandas as pd
 import pyarrow.parquet as pq
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sqlalchemy import Engine
 
 from mutualaid.calendar import debit_day
 from mutualaid.membership import ExitReason, MemberStatus
 from settlement.engine import debit, lock_roster, retry
-from settlement.kernels import DebitParams, debit_shard
+from settlement.kernels import DebitParams, debit_shard, owing_families
+from settlement.patches import apply_patch
 from settlement.schema import COVERED, EXIT_CODES, STATUS_CODES
 from tests.settlement.conftest import CHRONIC, LATER, small_settlement
+from tests.settlement.test_kernels import PUBLICITY, Person, params, populations, shares, table
 
 OCT_7, OCT_14 = date(2026, 10, 7), date(2026, 10, 14)
 SHARDS = 3
@@ -188,3 +193,32 @@ def test_a_retry_reads_and_writes_only_the_families_owing(fresh_db: Engine, tmp_
         full = pq.read_metadata(folder / f"debit-{OCT_7}-a0" / f"shard-{shard:05d}.parquet")
         patch = pq.read_metadata(folder / f"debit-{OCT_7}-a1" / f"patch-{shard:05d}.parquet")
         assert patch.num_rows == owing.num_rows < full.num_rows / 2
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    people=populations(),
+    share=shares,
+    chained=st.lists(st.integers(0, 24), max_size=4),
+)
+def test_a_retry_over_the_owing_families_equals_one_over_the_whole_shard(
+    people: list[Person], share: int, chained: list[int]
+) -> None:
+    """The kernel on `owing_families` gives the whole shard's ledger, and its rows laid over
+    the whole shard give the whole shard's next accounts, attempt after attempt; also when a
+    payer is itself attached to another account (nothing forbids it)."""
+    payers = sorted({p.payer_id for p in people})
+    for pick in chained:
+        attached, to = payers[pick % len(payers)], payers[(pick + 1) % len(payers)]
+        people = [
+            dataclasses.replace(p, payer_id=to) if p.member_id == attached else p for p in people
+        ]
+    _, accounts, _ = debit_shard(table(people), params(share), shard=0)
+    for attempt in range(1, 4):
+        retry_params = params(share, attempt, remove=attempt == 3)
+        whole_ledger, whole_next, _ = debit_shard(accounts, retry_params, shard=0)
+        owing = owing_families(accounts, PUBLICITY)
+        ledger, changed, _ = debit_shard(owing, retry_params, shard=0)
+        assert ledger.equals(whole_ledger)
+        assert apply_patch(accounts, changed, source="test").equals(whole_next)
+        accounts = whole_next
