@@ -120,10 +120,10 @@ def debit_task(task: DebitShardTask) -> DebitShardOutcome:
         file = replace(file, owing=owing)
         shas = [file.sha256, owing.sha256]
     else:
-        ledger, accounts, stats = debit_shard(
-            _owing_rows(store, source, shard, plan.period), params, shard=shard
-        )
-        file, patch = _patched(store, plan.output_snapshot, source, shard, accounts)
+        previous = store.read_patch(source, shard)  # read once: the owing rows and the fold
+        owing = _owing_rows(store, source, shard, previous, plan.period)
+        ledger, accounts, stats = debit_shard(owing, params, shard=shard)
+        file, patch = _patched(store, plan.output_snapshot, source, shard, previous, accounts)
         shas = [patch.sha256]
     ledger_bytes = _parquet_bytes(ledger)
     store.write_once(ledger_path, ledger_bytes, step=plan.output_snapshot)
@@ -143,27 +143,32 @@ def debit_task(task: DebitShardTask) -> DebitShardOutcome:
     return outcome
 
 
-def _owing_rows(store: MemberStore, source: Manifest, shard: int, period: date) -> pa.Table:
+def _owing_rows(
+    store: MemberStore, source: Manifest, shard: int, patch: pa.Table | None, period: date
+) -> pa.Table:
     """The rows a retry debits: the families the attempt before left owing. After the first
     debit they are its `owing` file; after a retry, the families of its patch still owing;
     in a snapshot written before retries wrote only what changed, found in the whole shard."""
     owing = store.read_owing(source, shard)
     if owing is not None:
         return owing
-    patch = store.read_patch(source, shard)
     return owing_families(patch if patch is not None else store.read_shard(source, shard), period)
 
 
 def _patched(
-    store: MemberStore, snapshot: str, source: Manifest, shard: int, changed: pa.Table
+    store: MemberStore,
+    snapshot: str,
+    source: Manifest,
+    shard: int,
+    previous: pa.Table | None,
+    changed: pa.Table,
 ) -> tuple[ShardFile, PartFile]:
     """A retry's shard: the same full file as the attempt before (the first debit's), with
-    the rows this retry changed folded into the patch before it. A family owing now owed
-    before, so its rows are already in that patch: the patch never grows after the first
-    retry."""
+    the rows this retry changed folded into the patch before it (`previous`). A family owing
+    now owed before, so its rows are already in that patch: the patch never grows after the
+    first retry."""
     entry = source.shards[shard]
     patch = changed
-    previous = store.read_patch(source, shard)
     if previous is not None and entry.patch is not None:
         patch = apply_patch(previous, changed, source=store.part_path(source.snapshot, entry.patch))
     part = store.write_part(snapshot, patch_file_name(shard), patch)
