@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import random
 import shutil
 import signal
 import subprocess
@@ -92,5 +93,55 @@ def test_a_driver_killed_mid_debit_is_finished_by_a_rerun_with_identical_files(
         "--json",
         env=env_for(state),
     )
+    assert check.returncode == 0, check.stdout + check.stderr
+    assert '"balanced": true' in check.stdout
+
+
+def retry_command(attempt: int) -> tuple[str, ...]:
+    return ("settle", "retry", "--sharing-date", "2026-10-14", "--attempt", str(attempt),
+            "--executor", "inline", "--json")  # fmt: skip
+
+
+def test_retries_killed_at_random_points_finish_with_the_bytes_of_a_clean_run(
+    tmp_path: Path,
+) -> None:
+    """Each of the five retries (which write patches over the first debit's files) is killed
+    after a seeded random delay, wherever it is (starting, debiting, reconciling, committing,
+    or done), then asked again: the ledgers, patches and manifests equal a clean run's."""
+    state = tmp_path / "killed"
+    locked_store_by_cli(state, members=40_000, shards=4)
+    clean = tmp_path / "clean"
+    shutil.copytree(state, clean)
+    for command in (DEBIT, *(retry_command(a) for a in range(1, 6))):
+        assert run_cli(*command, env=env_for(clean)).returncode == 0
+    assert run_cli(*DEBIT, env=env_for(state)).returncode == 0
+
+    delays = random.Random(11)
+    killed = 0
+    for attempt in range(1, 6):
+        process = subprocess.Popen(
+            [str(BIN / "mutualaid"), *retry_command(attempt)],
+            env={
+                **{k: v for k, v in os.environ.items() if not k.startswith("MUTUALAID_")},
+                **env_for(state),
+            },
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            process.wait(timeout=delays.uniform(0.5, 3.5))
+        except subprocess.TimeoutExpired:
+            process.send_signal(signal.SIGKILL)
+            process.wait(timeout=60)
+            killed += 1
+        rerun = run_cli(*retry_command(attempt), env=env_for(state))
+        assert rerun.returncode == 0, rerun.stderr
+    assert killed >= 2, "too few retries were killed for the test to mean anything"
+
+    for pattern in ("store/chronic/ledgers/**/*.*", "store/chronic/snapshots/debit-*/*.*"):
+        assert files(state, pattern) == files(clean, pattern)
+    assert files(state, "store/chronic/snapshots/debit-*-a5/patch-*.parquet")
+    check = run_cli("settle", "reconcile", "--sharing-date", "2026-10-14", "--executor",
+                    "inline", "--json", env=env_for(state))  # fmt: skip
     assert check.returncode == 0, check.stdout + check.stderr
     assert '"balanced": true' in check.stdout
