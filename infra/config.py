@@ -99,6 +99,9 @@ class Settings(BaseSettings):
     temporal_ui_port: Annotated[
         int, BeforeValidator(_port), Field(description="Web UI port of the embedded server")
     ] = 8233
+    console_port: Annotated[
+        int, BeforeValidator(_port), Field(description="port of the console (`mutualaid web`)")
+    ] = 8300
     task_queue: Annotated[str, Field(description="Temporal task queue of the workers")] = (
         "mutualaid"
     )

@@ -161,11 +161,7 @@ class DevStack:
         return True
 
     def _live_pid(self) -> int | None:
-        try:
-            pid = int(self.pid_file.read_text().strip())
-        except (FileNotFoundError, ValueError):
-            return None
-        return pid if _alive(pid) else None
+        return _live_pid_in(self.pid_file)
 
     def _wait_ready(
         self,
@@ -218,6 +214,15 @@ class DevStack:
         return set((listed.get("customAttributes") or {}).keys())
 
 
+def _live_pid_in(pid_file: Path) -> int | None:
+    """The process a pid file names, if it is alive."""
+    try:
+        pid = int(pid_file.read_text().strip())
+    except (FileNotFoundError, ValueError):
+        return None
+    return pid if _alive(pid) else None
+
+
 def _alive(pid: int) -> bool:
     try:
         waited, _ = os.waitpid(pid, os.WNOHANG)
@@ -264,3 +269,79 @@ def _http_ok(url: str) -> bool:
             return bool(response.status == 200)
     except OSError:
         return False
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BackgroundConsole:
+    """`mutualaid web` run in the background for the embedded stack (the demo starts it, so
+    the console outlives the demo like the Web UI does); `dev down` stops it."""
+
+    state_dir: Path
+    host: str
+    port: int
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    @property
+    def pid_file(self) -> Path:
+        return self.state_dir / "console.pid"
+
+    @property
+    def log_file(self) -> Path:
+        return self.state_dir / "console.log"
+
+    def running(self) -> bool:
+        return self._live_pid() is not None and _http_ok(f"{self.url}/healthz")
+
+    def up(self) -> str:
+        """Start the console (or find it running) and wait until /healthz answers."""
+        if self.running():
+            return self.url
+        if port_open(self.host, self.port):
+            raise InputError(
+                "console port",
+                self.port,
+                "is in use by another program; set MUTUALAID_CONSOLE_PORT",
+            )
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        command = [installed_binary("mutualaid"), "web", "--host", self.host]
+        command += ["--port", str(self.port)]
+        with self.log_file.open("ab") as log:
+            process = subprocess.Popen(
+                command,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        self.pid_file.write_text(str(process.pid))
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while time.monotonic() < deadline:
+            if process.poll() is not None:
+                self.pid_file.unlink(missing_ok=True)
+                raise DevStackError(
+                    f"the console exited with {process.returncode}; see {self.log_file}"
+                )
+            if _http_ok(f"{self.url}/healthz"):
+                return self.url
+            time.sleep(0.3)
+        self.down()
+        raise DevStackError(f"the console did not answer in time; see {self.log_file}")
+
+    def down(self) -> bool:
+        pid = self._live_pid()
+        self.pid_file.unlink(missing_ok=True)
+        if pid is None:
+            return False
+        _signal_group(pid, signal.SIGTERM)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and _alive(pid):
+            time.sleep(0.1)
+        if _alive(pid):
+            _signal_group(pid, signal.SIGKILL)
+        return True
+
+    def _live_pid(self) -> int | None:
+        return _live_pid_in(self.pid_file)

@@ -21,6 +21,7 @@ from sqlalchemy import (
     Date,
     DateTime,
     ForeignKey,
+    Index,
     Integer,
     MetaData,
     String,
@@ -30,6 +31,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.sql import false
 
 from infra.states import DebitRunState, PayoutState, PeriodStage, PublicityOutcome
 from messages.periods import workflow_id as period_workflow_id
@@ -120,10 +122,16 @@ class RulesVersionRow(Base):
 
 
 class ClaimRow(Base):
+    """A claim as its own history left it: `state` and `state_since` move with each
+    transition, `overdue` is set by the workflow's own note that an SLA passed and cleared
+    by the next transition, so the console counts and sorts open work from indexes."""
+
     __tablename__ = "claims"
     __table_args__ = (
         UniqueConstraint("plan_id", "member_id", "condition", "diagnosis_date"),
         CheckConstraint("benefit_fen IS NULL OR benefit_fen >= 0", name="benefit_not_negative"),
+        Index("ix_claims_plan_state_overdue", "plan_id", "state", "overdue"),
+        Index("ix_claims_pipeline_order", "overdue", "state_since"),
     )
 
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
@@ -138,6 +146,8 @@ class ClaimRow(Base):
     period_id: Mapped[int | None] = mapped_column(ForeignKey("periods.id"), index=True)
     reported_at: Mapped[datetime] = mapped_column(Moment())
     updated_at: Mapped[datetime] = mapped_column(Moment())
+    state_since: Mapped[datetime] = mapped_column(Moment())
+    overdue: Mapped[bool] = mapped_column(Boolean, server_default=false())
 
 
 class ClaimEventRow(Base):
@@ -358,3 +368,31 @@ class ProgramClockRow(Base):
     origin_real: Mapped[datetime] = mapped_column(Moment())
     origin_program: Mapped[datetime] = mapped_column(Moment())
     recorded_at: Mapped[datetime] = mapped_column(Moment())
+
+
+class ConsoleUserRow(Base):
+    """Who may sign in to the console, with one role. Only the SHA-256 of the token is
+    kept: the token is 256 random bits, shown once by `mutualaid users add`, so a fast hash
+    is enough and a copy of this table lets nobody sign in. Staff users are also registered
+    staff (`actors`) under the same login, since their steps go through the claim's checks;
+    a member user names the member (plan and id) whose own data it may read."""
+
+    __tablename__ = "console_users"
+    __table_args__ = (
+        UniqueConstraint("token_sha256"),
+        CheckConstraint(
+            "role IN ('member', 'reviewer', 'investigator', 'operator')", name="known_role"
+        ),
+        CheckConstraint(
+            "(role = 'member') = (member_id IS NOT NULL AND plan_id IS NOT NULL)",
+            name="member_named",
+        ),
+    )
+
+    name: Mapped[str] = mapped_column(String(100), primary_key=True)
+    role: Mapped[str] = mapped_column(String(20))
+    plan_id: Mapped[str | None] = mapped_column(ForeignKey("plans.id"))
+    member_id: Mapped[int | None] = mapped_column(BigInteger)
+    token_sha256: Mapped[str] = mapped_column(String(64))
+    added_at: Mapped[datetime] = mapped_column(Moment())
+    revoked_at: Mapped[datetime | None] = mapped_column(Moment())

@@ -20,6 +20,7 @@ from temporalio.api.operatorservice.v1 import (
 )
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 from temporalio.service import RetryConfig, RPCError
 
 from infra.config import Settings
@@ -41,13 +42,16 @@ RECONNECT_INITIAL_S = 0.5
 RECONNECT_MAX_S = 15.0
 
 
-async def connect(settings: Settings, *, patient: bool = False) -> Client:
+async def connect(
+    settings: Settings, *, patient: bool = False, runtime: Runtime | None = None
+) -> Client:
     try:
         return await Client.connect(
             settings.temporal_address,
             namespace=settings.temporal_namespace,
             data_converter=DATA_CONVERTER,
             retry_config=PATIENT_RETRY if patient else None,
+            runtime=runtime,
         )
     except (RPCError, RuntimeError) as exc:
         raise InputError(
@@ -106,3 +110,8 @@ async def register_search_attributes(
             AddSearchAttributesRequest(namespace=namespace, search_attributes=missing)
         )
     return sorted(missing)
+
+
+def metrics_runtime(bind_address: str) -> Runtime:
+    """A runtime whose clients serve the SDK's own metrics for Prometheus at an address."""
+    return Runtime(telemetry=TelemetryConfig(metrics=PrometheusConfig(bind_address=bind_address)))

@@ -121,6 +121,7 @@ def stack_env(tmp_path: Path) -> Iterator[dict[str, str]]:
         "MUTUALAID_STATE_DIR": str(tmp_path / "state"),
         "MUTUALAID_TEMPORAL_ADDRESS": f"127.0.0.1:{free_port()}",
         "MUTUALAID_TEMPORAL_UI_PORT": str(free_port()),
+        "MUTUALAID_CONSOLE_PORT": str(free_port()),
     }
     yield env
     run_cli("dev", "down", env=env)

@@ -10,6 +10,7 @@ from typing import Annotated
 import typer
 from temporalio.client import Client
 
+from infra.claim_steps import claim_handle, claim_status
 from infra.config import Settings, load_settings
 from infra.db import unit_of_work
 from infra.plans import get_plan
@@ -23,8 +24,6 @@ from settlement.members import queue_change
 from simulation.periods import open_period, publicised
 from workers.claims_client import (
     ClaimArg,
-    claim_handle,
-    claim_status,
     database,
     expect_state,
     member_id_of,

@@ -22,13 +22,20 @@ from mutualaid.money import format_fen
 from mutualaid.plan import Plan
 from workers.actors_cli import actors_app
 from workers.claims_cli import claims_app
+from workers.console_cli import users, web_command
 from workers.demo import DemoOptions, run_demo
 from workers.loadtest_cli import loadtest
 from workers.output import emit, errors
 from workers.periods_cli import periods, schedules
 from workers.project_cli import project_command
 from workers.settle_cli import population, settle
-from workers.stack import dev_stack, peeked_clock, plan_sources, prepare_database
+from workers.stack import (
+    background_console,
+    dev_stack,
+    peeked_clock,
+    plan_sources,
+    prepare_database,
+)
 from workers.worker import exits_explicitly, worker_command
 from workflows.search_attributes import INDEXED_TYPES, REGISTRATION
 
@@ -53,6 +60,8 @@ app.add_typer(periods, name="periods")
 app.add_typer(schedules, name="schedules")
 app.add_typer(loadtest, name="loadtest")
 app.command("project")(project_command)
+app.command("web")(web_command)
+app.add_typer(users, name="users")
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON for machines.")]
 
@@ -131,6 +140,7 @@ def dev_status(as_json: JsonFlag = False, profile: ProfileOption = "local") -> N
         return
     status = dev_stack(settings).status()
     ray = WarmRay(settings.state_dir).status()
+    web = background_console(settings)
     emit(
         {
             "running": status.running,
@@ -138,6 +148,7 @@ def dev_status(as_json: JsonFlag = False, profile: ProfileOption = "local") -> N
             "grpc": status.address,
             "web_ui": status.web_ui_url,
             "warm_ray": ray.address if ray.running else None,
+            "console": web.url if web.running() else None,
         },
         as_json=as_json,
         title="Temporal dev server",
@@ -154,9 +165,10 @@ def dev_down(profile: ProfileOption = "local") -> None:
         stopped = ClusterProfile(settings.state_dir).down()
         print(f"stopped: {', '.join(stopped)}" if stopped else "not running")
         return
+    stopped_console = background_console(settings).down()
     stopped_one = dev_stack(settings).down()
     stopped_ray = WarmRay(settings.state_dir).down()
-    print("stopped" if stopped_one or stopped_ray else "not running")
+    print("stopped" if stopped_one or stopped_ray or stopped_console else "not running")
 
 
 @plans.command("list")

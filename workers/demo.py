@@ -51,6 +51,7 @@ from simulation.actors import INVESTIGATOR, REVIEWER, ReviewTeam
 from simulation.applicants import Applicants, qualify_jurors
 from simulation.outages import patiently
 from simulation.scenario import DEMO, ClaimPath
+from workers.demo_console import open_console, tokens_file
 from workers.demo_days import choose_days, locked, skip_days_missed
 from workers.demo_periods import start_period, watch
 from workers.demo_report import print_claims, report_row
@@ -126,6 +127,9 @@ def run_demo(settings: Settings, options: DemoOptions) -> list[dict[str, Any]]:
     with unit_of_work(engine) as session:
         # The simulated team works claims as registered staff, like real reviewers.
         ActorRepository(session).ensure_all((REVIEWER, INVESTIGATOR), at=datetime.now(UTC))
+    console_at = open_console(settings, engine)
+    sign_in = f"Console: {console_at} (sign-in tokens in {tokens_file(settings)})"
+    console.print(sign_in)
     plan = plan_sources(settings)[PLAN_ID].plan
     state_file = settings.state_dir / "demo.json"
     run = load_run(state_file)
@@ -135,8 +139,8 @@ def run_demo(settings: Settings, options: DemoOptions) -> list[dict[str, Any]]:
     finally:
         engine.dispose()
     console.print(
-        f"demo finished in {time.monotonic() - started:.0f} s; Web UI: {status.web_ui_url} "
-        "(stop the server with `.venv/bin/mutualaid dev down`)"
+        f"demo finished in {time.monotonic() - started:.0f} s; Web UI: {status.web_ui_url}; "
+        f"{sign_in} (stop both with `.venv/bin/mutualaid dev down`)"
     )
     return reports
 

@@ -14,7 +14,7 @@ from sqlalchemy.exc import OperationalError, ProgrammingError
 
 from infra.config import PREFIX, Settings
 from infra.db import make_engine, normalise_url, unit_of_work, upgrade
-from infra.devstack import DevStack
+from infra.devstack import BackgroundConsole, DevStack
 from infra.plans import PlanSource, load_plan_sources
 from infra.repositories import PlanRepository, ProgramClockRepository
 from mutualaid.calendar import program_date
@@ -30,6 +30,13 @@ def dev_stack(settings: Settings) -> DevStack:
         port=port,
         ui_port=settings.temporal_ui_port,
         namespace=settings.temporal_namespace,
+    )
+
+
+def background_console(settings: Settings) -> BackgroundConsole:
+    """The console the demo leaves running for the embedded stack (loopback only)."""
+    return BackgroundConsole(
+        state_dir=settings.state_dir, host="127.0.0.1", port=settings.console_port
     )
 
 

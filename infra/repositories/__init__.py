@@ -16,10 +16,13 @@ from infra.repositories.periods import (
 )
 from infra.repositories.plans import PlanRepository
 from infra.repositories.settlement import DebitRunRepository, ShardTotals
+from infra.repositories.users import ConsoleUser, ConsoleUserRepository
 
 __all__ = [
     "ActorRepository",
     "ClaimRepository",
+    "ConsoleUser",
+    "ConsoleUserRepository",
     "DebitRunRepository",
     "DuplicateClaimError",
     "JuryRepository",

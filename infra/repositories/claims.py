@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session
 
 from infra.models import ClaimEventRow, ClaimRow
 from infra.repositories._common import insert_or_find
+from mutualaid.claim import EventKind
 from mutualaid.eligibility import PriorClaim
 from mutualaid.errors import InputError
 
@@ -63,6 +64,8 @@ class ClaimRepository:
                 period_id=None,
                 reported_at=at,
                 updated_at=at,
+                state_since=at,
+                overdue=False,
             ),
             lambda: self._session.get(ClaimRow, claim.claim_id),
         )
@@ -114,7 +117,12 @@ class ClaimRepository:
             lambda: self._event(claim_id, event_key),
         )
         if created:
-            claim.state = state
+            if state != claim.state:
+                claim.state = state
+                claim.state_since = at
+                claim.overdue = False
+            if kind == EventKind.OVERDUE.value:
+                claim.overdue = True
             claim.updated_at = at
         return event
 

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import json
 from datetime import date
+from pathlib import Path
 
+import httpx
 import pytest
 
 from mutualaid.calendar import publicity_days_between
@@ -26,6 +28,7 @@ def test_the_demo_settles_two_periods_whose_reports_balance(stack_env: dict[str,
     assert sum(int(r["payouts made"].split()[0]) for r in reports) >= 1
     assert all(r["payouts missing"] == 0 for r in reports)
     assert "claims by state:" in result.stderr
+    follow_a_claim_in_the_console(stack_env, result.stderr, [r["period"] for r in reports])
     # The periods are in SQL with their reports, as `periods show` prints them.
     shown = run_cli("periods", "show", reports[0]["period"], "--json", env=stack_env)
     assert shown.returncode == 0, shown.stderr
@@ -58,3 +61,26 @@ def test_the_demo_settles_two_periods_whose_reports_balance(stack_env: dict[str,
     assert set(states.values()) <= {"closed", "cancelled"}
     days = sorted(date.fromisoformat(p.removeprefix("period-chronic-")) for p in states)
     assert days == publicity_days_between(days[0], days[-1])
+
+
+def follow_a_claim_in_the_console(env: dict[str, str], said: str, periods: list[str]) -> None:
+    """The console the demo printed answers, and an operator signed in with the demo's token
+    follows a paid claim from the pipeline to its payout, and sees the periods' money."""
+    url = f"http://127.0.0.1:{env['MUTUALAID_CONSOLE_PORT']}"
+    assert f"Console: {url}" in said
+    tokens_path = Path(env["MUTUALAID_STATE_DIR"]) / "console-tokens.json"
+    assert tokens_path.stat().st_mode & 0o077 == 0
+    operator = json.loads(tokens_path.read_text())["demo-operator"]
+    with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {operator}"}) as web:
+        counts = web.get("/api/claims", params={"state": "Paid"}).json()
+        assert counts["total"] >= 1
+        paid = counts["claims"][0]
+        claim = web.get(f"/api/claims/{paid['claim']}").json()
+        events = [e["event"] for e in claim["timeline"]]
+        assert events[0] == "reported" and events[-1] == "paid"
+        assert claim["payout"]["state"] == "paid"
+        assert claim["period"] in periods
+        listed = {p["period"]: p for p in web.get("/api/periods").json()["periods"]}
+        assert all(listed[p]["balanced"] and listed[p]["stage"] == "closed" for p in periods)
+        chart = web.get("/periods").text
+        assert "<svg" in chart and "Share per period" in chart

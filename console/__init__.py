@@ -1,0 +1,1 @@
+"""The operations console and the public publicity page (`mutualaid web`)."""

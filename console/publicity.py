@@ -1,0 +1,74 @@
+"""The public publicity page: each plan's latest published list, as SQL stored it masked
+(masked member, age, condition, the hospital's name only, benefit), with the provisional
+share, and whether objections are heard now. Nothing else of a claim is read here."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from infra.models import PeriodRow, PublicityEntryRow
+from mutualaid.calendar import start_of_day
+from mutualaid.claim_deadlines import objection_window_end
+from mutualaid.money import format_fen
+from mutualaid.plan import Plan
+
+
+def publicity_lists(
+    session: Session, plans: dict[str, Plan], *, now: datetime
+) -> list[dict[str, Any]]:
+    """For each plan, the latest period with a published list."""
+    latest = (
+        select(PeriodRow.plan_id, func.max(PeriodRow.publicity_date).label("day"))
+        .join(PublicityEntryRow, PublicityEntryRow.period_id == PeriodRow.id)
+        .group_by(PeriodRow.plan_id)
+        .subquery()
+    )
+    periods = session.scalars(
+        select(PeriodRow)
+        .join(
+            latest,
+            (latest.c.plan_id == PeriodRow.plan_id) & (latest.c.day == PeriodRow.publicity_date),
+        )
+        .order_by(PeriodRow.plan_id)
+    ).all()
+    lists = []
+    for period in periods:
+        plan = plans.get(period.plan_id)
+        if plan is None:
+            continue
+        closes = objection_window_end(period.publicity_date, plan.sharing.objection_window_days)
+        entries = session.scalars(
+            select(PublicityEntryRow)
+            .where(PublicityEntryRow.period_id == period.id)
+            .order_by(PublicityEntryRow.id)
+        ).all()
+        lists.append(
+            {
+                "period": period.workflow_id,
+                "plan": period.plan_id,
+                "plan_name": plan.name,
+                "publicity_date": period.publicity_date.isoformat(),
+                "objections_open": start_of_day(period.publicity_date) <= now < closes,
+                "objections_close": closes.isoformat(timespec="minutes"),
+                "provisional_share": format_fen(entries[0].provisional_share_fen)
+                if entries
+                else None,
+                "cases": [
+                    {
+                        "claim": e.claim_id,
+                        "member": e.masked_member,
+                        "age": e.age,
+                        "condition": e.condition,
+                        "hospital": e.hospital,
+                        "benefit": format_fen(e.benefit_fen),
+                        "outcome": e.outcome.value,
+                    }
+                    for e in entries
+                ],
+            }
+        )
+    return lists
