@@ -58,14 +58,13 @@ def debit_progress(
 
 def member_charges(store_root: str, plan_id: str, ledger_path: str, member_id: int) -> list[Charge]:
     """A member's lines in one ledger file (the run's file for the member's shard, as SQL
-    records it): none when the member was not on that run."""
+    records it, relative to the plan's folder): none when the member was not on that run."""
     store = MemberStore.open(store_root, plan_id)
+    path = f"{store.base}/{ledger_path}"
     try:
-        table = pq.read_table(
-            ledger_path, filesystem=store.fs, filters=[("member_id", "=", member_id)]
-        )
+        table = pq.read_table(path, filesystem=store.fs, filters=[("member_id", "=", member_id)])
     except FileNotFoundError:
-        raise IntegrityError("ledger", ledger_path, "is missing") from None
+        raise IntegrityError("ledger", path, "is missing") from None
     return [
         Charge(
             attempt=int(row["attempt"]),
