@@ -4,6 +4,9 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# The browser tests drive Debian's Chromium (no browser is downloaded by a test tool).
+CHROMIUM := /usr/bin/chromium
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: demo test test-all lint
 
@@ -12,6 +15,10 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[test]'
 	touch $(STAMP)
+
+$(CHROMIUM):
+	$(SUDO) apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium
 
 demo: $(STAMP)
 	$(BIN)/mutualaid demo
@@ -23,8 +30,8 @@ lint: $(STAMP)
 	$(BIN)/lint-imports
 
 # The default run (CI's): everything but the long versions of tests that have a short one.
-test: lint
+test: lint $(CHROMIUM)
 	$(BIN)/pytest -m "not slow"
 
-test-all: lint
+test-all: lint $(CHROMIUM)
 	$(BIN)/pytest

@@ -47,7 +47,7 @@ from infra.config import Settings
 from infra.db import reading
 from messages import claims as msg
 from mutualaid.access import ConsoleRole, Page, may
-from mutualaid.calendar import parse_date, program_date
+from mutualaid.calendar import format_moment, parse_date, program_date
 from mutualaid.claim import ClaimState
 from mutualaid.claim_materials import DocumentKind
 from mutualaid.claim_report import check_claim_id
@@ -113,7 +113,7 @@ def create_app(ctx: ConsoleContext) -> FastAPI:
             "viewer": viewer,
             "may": lambda name: may(viewer.role, Page(name)),
             "data": data,
-            "now": ctx.now().isoformat(timespec="minutes"),
+            "now": format_moment(ctx.now()),
             **extra,
         }
         return templates.TemplateResponse(request, template, context)
@@ -130,7 +130,7 @@ def create_app(ctx: ConsoleContext) -> FastAPI:
                 "may": lambda name: may(viewer.role, Page(name)),
                 "message": message,
                 "status": status,
-                "now": ctx.now().isoformat(timespec="minutes"),
+                "now": format_moment(ctx.now()),
             },
             status_code=status,
         )

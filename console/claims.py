@@ -18,10 +18,10 @@ from sqlalchemy.orm import Session
 
 from infra.models import ClaimEventRow, ClaimRow, ObjectionRow, PayoutRow, PeriodRow
 from messages import claims as msg
-from mutualaid.calendar import parse_date
+from mutualaid.calendar import format_moment, parse_date
 from mutualaid.claim import TERMINAL, ClaimState
 from mutualaid.errors import InputError
-from mutualaid.money import format_fen
+from mutualaid.money import format_fen_grouped
 
 PAGE_SIZE = 50
 Row = TypeVarTuple("Row")
@@ -152,10 +152,12 @@ def claim_page(session: Session, f: ClaimFilter) -> dict[str, Any]:
                 "plan": claim.plan_id,
                 "state": claim.state,
                 "overdue": claim.overdue,
-                "in_state_since": claim.state_since.isoformat(timespec="minutes"),
-                "benefit": format_fen(claim.benefit_fen) if claim.benefit_fen is not None else None,
+                "in_state_since": format_moment(claim.state_since),
+                "benefit": format_fen_grouped(claim.benefit_fen)
+                if claim.benefit_fen is not None
+                else None,
                 "period": msg.period_key(plan, day) if plan is not None else None,
-                "reported": claim.reported_at.isoformat(timespec="minutes"),
+                "reported": format_moment(claim.reported_at),
             }
             for claim, plan, day in rows
         ],
@@ -187,17 +189,17 @@ def claim_detail(session: Session, claim_id: str) -> dict[str, Any] | None:
         "hospital": claim.hospital,
         "state": claim.state,
         "overdue": claim.overdue,
-        "in_state_since": claim.state_since.isoformat(timespec="minutes"),
-        "benefit": format_fen(claim.benefit_fen) if claim.benefit_fen is not None else None,
+        "in_state_since": format_moment(claim.state_since),
+        "benefit": format_fen_grouped(claim.benefit_fen) if claim.benefit_fen is not None else None,
         "period": period.workflow_id if period is not None else None,
         "period_link": f"/periods/{period.plan_id}/{period.publicity_date.isoformat()}"
         if period is not None
         else None,
-        "reported": claim.reported_at.isoformat(timespec="minutes"),
+        "reported": format_moment(claim.reported_at),
         "timeline": [
             {
                 "seq": e.seq,
-                "at": e.at.isoformat(timespec="minutes"),
+                "at": format_moment(e.at),
                 "event": e.kind,
                 "state": e.state,
                 "actor": e.actor,
@@ -206,15 +208,15 @@ def claim_detail(session: Session, claim_id: str) -> dict[str, Any] | None:
             for e in events
         ],
         "objections": [
-            {"at": o.at.isoformat(timespec="minutes"), "member": o.objector_id, "reason": o.reason}
+            {"at": format_moment(o.at), "member": o.objector_id, "reason": o.reason}
             for o in objections
         ],
         "payout": None
         if payout is None
         else {
-            "amount": format_fen(payout.amount_fen),
+            "amount": format_fen_grouped(payout.amount_fen),
             "state": payout.state.value,
             "reference": payout.reference,
-            "paid_at": payout.paid_at.isoformat(timespec="minutes") if payout.paid_at else None,
+            "paid_at": format_moment(payout.paid_at) if payout.paid_at else None,
         },
     }

@@ -14,7 +14,7 @@ from infra.models import DebitRunRow, PeriodRow, ShardCommitRow
 from infra.states import DebitRunState
 from mutualaid.calendar import age_on, waiting_period_last_day
 from mutualaid.membership import Member
-from mutualaid.money import format_fen
+from mutualaid.money import format_fen_grouped
 from mutualaid.plan import Plan
 from settlement.members import attached_members, current_member
 from settlement.progress import member_charges
@@ -51,7 +51,7 @@ def member_page(
         "waiting_period_ends": waiting_period_last_day(
             member.join_date, plan.coverage.waiting_days
         ).isoformat(),
-        "benefit_today": format_fen(benefit) if benefit is not None else None,
+        "benefit_today": format_fen_grouped(benefit) if benefit is not None else None,
         "pays_for_self": member.pays_for_self,
         "payer": payer,
         "family": [_person(m) for m in family if m.member_id != member.member_id],
@@ -86,11 +86,11 @@ def share_history(
                     "period": period.workflow_id,
                     "sharing_date": period.sharing_date.isoformat(),
                     "attempt": run.attempt,
-                    "share": format_fen(charge.share_fen),
-                    "charged": format_fen(charge.charge_fen),
-                    "paid": format_fen(charge.paid_fen),
-                    "subsidy": format_fen(charge.subsidy_fen),
-                    "unpaid": format_fen(charge.unpaid_fen),
+                    "share": format_fen_grouped(charge.share_fen),
+                    "charged": format_fen_grouped(charge.charge_fen),
+                    "paid": format_fen_grouped(charge.paid_fen),
+                    "subsidy": format_fen_grouped(charge.subsidy_fen),
+                    "unpaid": format_fen_grouped(charge.unpaid_fen),
                     "removed": charge.removed,
                 }
             )

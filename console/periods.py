@@ -16,12 +16,13 @@ from infra.models import (
     PublicityEntryRow,
 )
 from infra.states import DebitRunState
-from mutualaid.money import format_fen
+from mutualaid.calendar import format_moment
+from mutualaid.money import format_fen_grouped
 from settlement.progress import debit_progress
 
 
 def _money(amount: int | None) -> str | None:
-    return format_fen(amount) if amount is not None else None
+    return format_fen_grouped(amount) if amount is not None else None
 
 
 def period_summary(period: PeriodRow, payouts: tuple[int, int]) -> dict[str, Any]:
@@ -47,7 +48,7 @@ def period_summary(period: PeriodRow, payouts: tuple[int, int]) -> dict[str, Any
         "surplus_out": _money(surplus if surplus is None or surplus >= 0 else None),
         "deficit_out": _money(-surplus if surplus is not None and surplus < 0 else None),
         "payouts": payouts[0],
-        "paid_out": format_fen(payouts[1]),
+        "paid_out": format_fen_grouped(payouts[1]),
         "balanced": report.get("balanced"),
     }
 
@@ -103,7 +104,7 @@ def period_detail(session: Session, period: PeriodRow, store_root: str) -> dict[
                 "age": e.age,
                 "condition": e.condition,
                 "hospital": e.hospital,
-                "benefit": format_fen(e.benefit_fen),
+                "benefit": format_fen_grouped(e.benefit_fen),
                 "outcome": e.outcome.value,
             }
             for e in entries
@@ -111,7 +112,7 @@ def period_detail(session: Session, period: PeriodRow, store_root: str) -> dict[
         "payout_list": [
             {
                 "claim": p.claim_id,
-                "amount": format_fen(p.amount_fen),
+                "amount": format_fen_grouped(p.amount_fen),
                 "state": p.state.value,
                 "reference": p.reference,
             }
@@ -129,10 +130,8 @@ def _run(run: DebitRunRow, period: PeriodRow, store_root: str) -> dict[str, Any]
         "paid": _money(run.paid_fen),
         "unpaid": _money(run.unpaid_fen),
         "subsidy": _money(run.subsidy_fen),
-        "planned_at": run.planned_at.isoformat(timespec="seconds"),
-        "committed_at": run.committed_at.isoformat(timespec="seconds")
-        if run.committed_at
-        else None,
+        "planned_at": format_moment(run.planned_at),
+        "committed_at": format_moment(run.committed_at) if run.committed_at else None,
     }
     if run.state is DebitRunState.PLANNED:
         progress = debit_progress(
@@ -165,7 +164,7 @@ def share_chart(periods: list[dict[str, Any]], *, width: int = 640, height: int 
         f'role="img" aria-label="Share per period, in yuan">',
         f'<line x1="{pad_left}" y1="{pad_top + plot_h}" x2="{width - 8}" '
         f'y2="{pad_top + plot_h}" class="axis"/>',
-        f'<text x="4" y="{pad_top + 10}" class="tick">{format_fen(top)}</text>',
+        f'<text x="4" y="{pad_top + 10}" class="tick">{format_fen_grouped(top)}</text>',
         f'<text x="4" y="{pad_top + plot_h}" class="tick">0</text>',
     ]
     for i, p in enumerate(bars):

@@ -11,9 +11,9 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from infra.models import PeriodRow, PublicityEntryRow
-from mutualaid.calendar import start_of_day
+from mutualaid.calendar import format_moment, start_of_day
 from mutualaid.claim_deadlines import objection_window_end
-from mutualaid.money import format_fen
+from mutualaid.money import format_fen_grouped
 from mutualaid.plan import Plan
 
 
@@ -53,8 +53,8 @@ def publicity_lists(
                 "plan_name": plan.name,
                 "publicity_date": period.publicity_date.isoformat(),
                 "objections_open": start_of_day(period.publicity_date) <= now < closes,
-                "objections_close": closes.isoformat(timespec="minutes"),
-                "provisional_share": format_fen(entries[0].provisional_share_fen)
+                "objections_close": format_moment(closes),
+                "provisional_share": format_fen_grouped(entries[0].provisional_share_fen)
                 if entries
                 else None,
                 "cases": [
@@ -64,7 +64,7 @@ def publicity_lists(
                         "age": e.age,
                         "condition": e.condition,
                         "hospital": e.hospital,
-                        "benefit": format_fen(e.benefit_fen),
+                        "benefit": format_fen_grouped(e.benefit_fen),
                         "outcome": e.outcome.value,
                     }
                     for e in entries

@@ -77,6 +77,16 @@ def parse_moment(text: str, *, field: str = "moment") -> datetime:
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=PROGRAM_TZ)
 
 
+def format_moment(moment: datetime) -> str:
+    """A moment as people read it in the program's zone, to the minute.
+
+    >>> format_moment(datetime(2026, 12, 2, 15, 1, tzinfo=ZoneInfo("UTC")))
+    '2026-12-02 23:01'
+    """
+    _require_aware(moment)
+    return moment.astimezone(PROGRAM_TZ).strftime("%Y-%m-%d %H:%M")
+
+
 def program_date(moment: datetime) -> date:
     """The program (Shanghai) date of an aware moment."""
     _require_aware(moment)

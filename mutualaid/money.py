@@ -84,6 +84,17 @@ def format_fen(amount: int) -> str:
     return f"{sign}{whole}.{part:02d}"
 
 
+def format_fen_grouped(amount: int) -> str:
+    """Write fen as yuan with two decimals and thousands grouped, for people to read.
+
+    >>> format_fen_grouped(370370370), format_fen_grouped(-5)
+    ('3,703,703.70', '-0.05')
+    """
+    sign = "-" if amount < 0 else ""
+    whole, part = divmod(abs(amount), FEN_PER_YUAN)
+    return f"{sign}{whole:,}.{part:02d}"
+
+
 def ceil_div(numerator: int, denominator: int) -> int:
     """Exact integer ceiling of numerator / denominator (denominator > 0).
 

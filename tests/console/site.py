@@ -153,3 +153,37 @@ async def console_site(
         yield site
     finally:
         await site.close()
+
+
+def closed_periods(world: World, days: list[Any], *, members: int = 1_000_000) -> None:
+    """Periods closed with their money, as the period workflow leaves them (for the chart):
+    shares of 3.00, 3.50, ... yuan, each collected but for a little unpaid."""
+    from infra.repositories import PeriodRepository
+    from mutualaid.share import Share
+
+    with unit_of_work(world.engine) as session:
+        periods = PeriodRepository(session)
+        for n, day in enumerate(days):
+            period, _ = periods.open("chronic", day, rules_version="v1", at=datetime.now(UTC))
+            share_fen = 300 + 50 * n
+            aid = share_fen * members * 100 // 108
+            periods.record_share(
+                period,
+                Share(
+                    members=members,
+                    aid_fen=aid,
+                    fee_fen=aid * 8 // 100,
+                    surplus_in_fen=0,
+                    need_fen=aid + aid * 8 // 100,
+                    share_fen=share_fen,
+                ),
+            )
+            periods.close(
+                period,
+                collected_fen=share_fen * (members - 1000),
+                unpaid_fen=share_fen * 1000,
+                subsidy_fen=0,
+                surplus_out_fen=share_fen * (members - 1000) - aid - aid * 8 // 100,
+                report={"cases": 20 + n, "balanced": True},
+                at=datetime.now(UTC),
+            )

@@ -21,7 +21,7 @@ from infra.repositories import ConsoleUserRepository
 from mutualaid.access import ConsoleRole
 from mutualaid.clock import ProgramClock
 from mutualaid.errors import InputError
-from mutualaid.money import format_fen
+from mutualaid.money import format_fen_grouped
 from settlement.engine import debit, lock_roster, retry
 from settlement.store import MemberStore
 from tests.settlement.conftest import LATER, fresh_db, small_settlement
@@ -88,9 +88,9 @@ async def test_a_member_sees_every_share_and_the_family_as_the_files_hold_them(
     assert [(s["attempt"], s["charged"], s["paid"], s["unpaid"]) for s in page["shares"]] == [
         (
             r["attempt"],
-            format_fen(r["charge_fen"]),
-            format_fen(r["paid_fen"]),
-            format_fen(r["unpaid_fen"]),
+            format_fen_grouped(r["charge_fen"]),
+            format_fen_grouped(r["paid_fen"]),
+            format_fen_grouped(r["unpaid_fen"]),
         )
         for r in mine
     ]
