@@ -129,18 +129,25 @@ def claim_page(session: Session, f: ClaimFilter) -> dict[str, Any]:
     longest waiting in their state."""
     period_id = _period_id(session, f.period) if f.period is not None else None
     total = session.scalar(_filtered(select(func.count()).select_from(ClaimRow), f, period_id))
-    rows = session.execute(
-        _filtered(
-            select(ClaimRow, PeriodRow.plan_id, PeriodRow.publicity_date).outerjoin(
-                PeriodRow, PeriodRow.id == ClaimRow.period_id
-            ),
-            f,
-            period_id,
+    # The page's ids first, from the pipeline's indexes alone (a deep page skips index
+    # entries, not rows), then those rows.
+    ids = list(
+        session.scalars(
+            _filtered(select(ClaimRow.id), f, period_id)
+            .order_by(ClaimRow.overdue.desc(), ClaimRow.state_since, ClaimRow.id)
+            .limit(PAGE_SIZE)
+            .offset((f.page - 1) * PAGE_SIZE)
         )
-        .order_by(ClaimRow.overdue.desc(), ClaimRow.state_since, ClaimRow.id)
-        .limit(PAGE_SIZE)
-        .offset((f.page - 1) * PAGE_SIZE)
-    ).all()
+    )
+    found = {
+        claim.id: (claim, plan, day)
+        for claim, plan, day in session.execute(
+            select(ClaimRow, PeriodRow.plan_id, PeriodRow.publicity_date)
+            .outerjoin(PeriodRow, PeriodRow.id == ClaimRow.period_id)
+            .where(ClaimRow.id.in_(ids))
+        ).all()
+    }
+    rows = [found[claim_id] for claim_id in ids]
     pages = max(1, -(-(total or 0) // PAGE_SIZE))
     return {
         "total": total or 0,

@@ -227,6 +227,7 @@ def config(as_json: JsonFlag = False) -> None:
         "TEMPORAL_ADDRESS": settings.temporal_address,
         "TEMPORAL_NAMESPACE": settings.temporal_namespace,
         "TEMPORAL_UI_PORT": str(settings.temporal_ui_port),
+        "CONSOLE_PORT": str(settings.console_port),
         "TASK_QUEUE": settings.task_queue,
         "RAY_ADDRESS": settings.ray_address or "(local ray.init())",
         "STORE_ROOT": settings.store_root,

@@ -97,3 +97,25 @@ async def test_a_member_sees_every_share_and_the_family_as_the_files_hold_them(
     assert all(s["period"] == "period-chronic-2026-10-07" for s in page["shares"])
     assert page["waiting_period_ends"] and page["benefit_today"]
     assert "My membership" in html and str(member) in html
+
+
+async def test_a_debit_shows_its_progress_from_the_done_markers(
+    fresh_db: Engine, tmp_path: Path
+) -> None:
+    """A run's progress is its shards' done markers: after the first shard of a killed run
+    one of two, after the whole run every shard and every member on the roster."""
+    from settlement.progress import debit_progress
+
+    root = tmp_path / "store"
+    ctx = small_settlement(fresh_db, root, members=2_000, shards=2)
+    locked = lock_roster(ctx, OCT_7, now=LATER)
+    before = debit_progress(str(root), "chronic", OCT_7, 0, shards=2)
+    assert (before.shards_done, before.shards, before.members_done) == (0, 2, 0)
+    debit(ctx, OCT_14, aid_fen=4_000_000, now=LATER)
+    after = debit_progress(str(root), "chronic", OCT_7, 0, shards=2)
+    assert (after.shards_done, after.members_done) == (2, locked.members)
+    # One marker gone, as if the run were still at work on that shard.
+    marker = next((root / "chronic" / "ledgers" / "2026-10-07" / "attempt-0").glob("*.done"))
+    marker.unlink()
+    half = debit_progress(str(root), "chronic", OCT_7, 0, shards=2)
+    assert half.shards_done == 1 and 0 < half.members_done < locked.members

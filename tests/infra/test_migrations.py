@@ -14,6 +14,12 @@ from infra.db import MIGRATIONS, current_revision, make_engine, upgrade
 from infra.models import Base
 from tests.conftest import BACKENDS, database_url_for
 
+EXPRESSION_INDEXES = {"ix_claims_pipeline_order", "ix_claims_state_order"}
+
+
+def _compared(item: object, name: str | None, kind: str, reflected: bool, other: object) -> bool:
+    return not (kind == "index" and name in EXPRESSION_INDEXES)
+
 
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_migrations_build_the_models_schema_and_rerun_as_a_no_op(
@@ -29,9 +35,15 @@ def test_migrations_build_the_models_schema_and_rerun_as_a_no_op(
     assert current_revision(engine) == head
     with engine.connect() as connection:
         diff = compare_metadata(
-            MigrationContext.configure(connection, opts={"compare_type": True}), Base.metadata
+            MigrationContext.configure(
+                connection, opts={"compare_type": True, "include_object": _compared}
+            ),
+            Base.metadata,
         )
     assert diff == []
+    # Alembic cannot compare an index with a descending column; that they exist is checked.
+    indexes = {i["name"] for i in inspect(engine).get_indexes("claims")}
+    assert indexes >= EXPRESSION_INDEXES
     unique = {tuple(c["column_names"]) for c in inspect(engine).get_unique_constraints("periods")}
     assert ("plan_id", "publicity_date") in unique
     engine.dispose()
