@@ -227,19 +227,11 @@ def create_app(ctx: ConsoleContext) -> FastAPI:
         reason: Annotated[str, Form()],
         csrf: Annotated[str, Form()] = "",
     ) -> Response:
-        viewer = require(viewer_of(request), Page.OBJECT)
-        check_form(request, viewer, csrf)
-        check_claim_id(claim_id)
+        viewer = may_act(request, Page.OBJECT, csrf, claim_id)
         said = checked_text(reason, "reason", required=True)
         assert viewer.member_id is not None  # the member role always names its member
-        objector = people.member(viewer.member_id)
-        result = await step(
-            claim_id,
-            "object",
-            lambda handle, status: handle.execute_update(
-                msg.OBJECT, msg.Objection(actor=objector, reason=said), result_type=msg.StepResult
-            ),
-        )
+        objection = msg.Objection(actor=people.member(viewer.member_id), reason=said)
+        result = await update(claim_id, "object", msg.OBJECT, objection)
         return done(request, "/publicity", claim_id, "objection recorded", result)
 
     # -- members -------------------------------------------------------------------------
@@ -313,22 +305,14 @@ def create_app(ctx: ConsoleContext) -> FastAPI:
         resubmit: Annotated[list[str] | None, Form()] = None,
         csrf: Annotated[str, Form()] = "",
     ) -> Response:
-        viewer = require(viewer_of(request), Page.REVIEW)
-        check_form(request, viewer, csrf)
-        check_claim_id(claim_id)
+        viewer = may_act(request, Page.REVIEW, csrf, claim_id)
         request_ = msg.Review(
             actor=staff(viewer, Role.REVIEWER),
             outcome=choice(ReviewOutcome, outcome, "outcome"),
             resubmit=tuple(choice(DocumentKind, kind, "resubmit") for kind in resubmit or ()),
             reason=checked_text(reason, "reason"),
         )
-        result = await step(
-            claim_id,
-            "review",
-            lambda handle, status: handle.execute_update(
-                msg.REVIEW, request_, result_type=msg.StepResult
-            ),
-        )
+        result = await update(claim_id, "review", msg.REVIEW, request_)
         return done(request, f"/claims/{claim_id}", claim_id, "review recorded", result)
 
     @app.post("/claims/{claim_id}/investigation")
@@ -341,22 +325,14 @@ def create_app(ctx: ConsoleContext) -> FastAPI:
         declaration_consistent: Annotated[str, Form()] = "yes",
         csrf: Annotated[str, Form()] = "",
     ) -> Response:
-        viewer = require(viewer_of(request), Page.INVESTIGATION)
-        check_form(request, viewer, csrf)
-        check_claim_id(claim_id)
+        viewer = may_act(request, Page.INVESTIGATION, csrf, claim_id)
         findings = Findings(
             diagnosis_confirmed=yes_no(diagnosis_confirmed, "diagnosis_confirmed"),
             declaration_consistent=yes_no(declaration_consistent, "declaration_consistent"),
             summary=checked_text(summary, "summary", required=True),
         )
         request_ = msg.RecordFindings(actor=staff(viewer, Role.INVESTIGATOR), findings=findings)
-        result = await step(
-            claim_id,
-            "record findings",
-            lambda handle, status: handle.execute_update(
-                msg.RECORD_FINDINGS, request_, result_type=msg.StepResult
-            ),
-        )
+        result = await update(claim_id, "record findings", msg.RECORD_FINDINGS, request_)
         return done(request, f"/claims/{claim_id}", claim_id, "findings recorded", result)
 
     @app.post("/claims/{claim_id}/decision")
@@ -368,21 +344,13 @@ def create_app(ctx: ConsoleContext) -> FastAPI:
         reason: Annotated[str, Form()] = "",
         csrf: Annotated[str, Form()] = "",
     ) -> Response:
-        viewer = require(viewer_of(request), Page.DECISION)
-        check_form(request, viewer, csrf)
-        check_claim_id(claim_id)
+        viewer = may_act(request, Page.DECISION, csrf, claim_id)
         request_ = msg.Decide(
             actor=staff(viewer, Role.REVIEWER),
             approve=yes_no(approve, "approve"),
             reason=checked_text(reason, "reason"),
         )
-        result = await step(
-            claim_id,
-            "decide",
-            lambda handle, status: handle.execute_update(
-                msg.DECIDE, request_, result_type=msg.StepResult
-            ),
-        )
+        result = await update(claim_id, "decide", msg.DECIDE, request_)
         return done(request, f"/claims/{claim_id}", claim_id, "decision recorded", result)
 
     @app.get("/periods", response_class=HTMLResponse)
@@ -422,15 +390,27 @@ def create_app(ctx: ConsoleContext) -> FastAPI:
 
     # -- helpers -------------------------------------------------------------------------
 
-    async def step(
-        claim_id: str,
-        action: str,
-        send: Callable[[WorkflowHandle[Any, Any], msg.ClaimStatus], Awaitable[msg.StepResult]],
-    ) -> msg.StepResult:
+    def may_act(request: Request, page: Page, csrf: str, claim_id: str) -> Viewer:
+        """The viewer, when its role may take this step, its form is same-site with the
+        session's CSRF token, and the claim id is well formed; else the refusal."""
+        viewer = require(viewer_of(request), page)
+        check_form(request, viewer, csrf)
+        check_claim_id(claim_id)
+        return viewer
+
+    async def update(claim_id: str, action: str, name: str, message: object) -> msg.StepResult:
+        """Send the claim one Update through `infra.claim_steps`, as the command line does."""
         try:
             client = await ctx.client()
         except InputError as exc:
             raise NotYetError("temporal", ctx.settings.temporal_address, str(exc)) from None
+
+        async def send(handle: WorkflowHandle[Any, Any], _: msg.ClaimStatus) -> msg.StepResult:
+            result: msg.StepResult = await handle.execute_update(
+                name, message, result_type=msg.StepResult
+            )
+            return result
+
         return await send_step(client, claim_id, action, send, task_queue=ctx.settings.task_queue)
 
     def done(

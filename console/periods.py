@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from console.publicity import public_case
 from infra.models import (
     DebitRunRow,
     PayoutRow,
@@ -97,18 +98,7 @@ def period_detail(session: Session, period: PeriodRow, store_root: str) -> dict[
         select(DebitRunRow).where(DebitRunRow.period_id == period.id).order_by(DebitRunRow.attempt)
     )
     return summary | {
-        "cases_listed": [
-            {
-                "claim": e.claim_id,
-                "member": e.masked_member,
-                "age": e.age,
-                "condition": e.condition,
-                "hospital": e.hospital,
-                "benefit": format_fen_grouped(e.benefit_fen),
-                "outcome": e.outcome.value,
-            }
-            for e in entries
-        ],
+        "cases_listed": [public_case(e) for e in entries],
         "payout_list": [
             {
                 "claim": p.claim_id,

@@ -57,18 +57,20 @@ def publicity_lists(
                 "provisional_share": format_fen_grouped(entries[0].provisional_share_fen)
                 if entries
                 else None,
-                "cases": [
-                    {
-                        "claim": e.claim_id,
-                        "member": e.masked_member,
-                        "age": e.age,
-                        "condition": e.condition,
-                        "hospital": e.hospital,
-                        "benefit": format_fen_grouped(e.benefit_fen),
-                        "outcome": e.outcome.value,
-                    }
-                    for e in entries
-                ],
+                "cases": [public_case(e) for e in entries],
             }
         )
     return lists
+
+
+def public_case(entry: PublicityEntryRow) -> dict[str, Any]:
+    """A case as the published list holds it, masked when it was published."""
+    return {
+        "claim": entry.claim_id,
+        "member": entry.masked_member,
+        "age": entry.age,
+        "condition": entry.condition,
+        "hospital": entry.hospital,
+        "benefit": format_fen_grouped(entry.benefit_fen),
+        "outcome": entry.outcome.value,
+    }

@@ -127,15 +127,7 @@ class DevStack:
             command += ["--sqlite-pragma", pragma]
         for name, kind in sorted(search_attributes.items()):
             command += ["--search-attribute", f"{name}={kind}"]
-        with self.log_file.open("ab") as log:
-            process = subprocess.Popen(
-                command,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        self.pid_file.write_text(str(process.pid))
+        process = _start_detached(command, self.log_file, self.pid_file)
         try:
             self._wait_ready(search_attributes, process=process)
         except DevStackError:
@@ -212,6 +204,21 @@ class DevStack:
         except json.JSONDecodeError:
             return set()
         return set((listed.get("customAttributes") or {}).keys())
+
+
+def _start_detached(command: list[str], log_file: Path, pid_file: Path) -> subprocess.Popen[bytes]:
+    """Start a server in a session of its own (it outlives the command that starts it),
+    its output appended to its log, its pid recorded."""
+    with log_file.open("ab") as log:
+        process = subprocess.Popen(
+            command,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    pid_file.write_text(str(process.pid))
+    return process
 
 
 def _live_pid_in(pid_file: Path) -> int | None:
@@ -308,15 +315,7 @@ class BackgroundConsole:
         self.state_dir.mkdir(parents=True, exist_ok=True)
         command = [installed_binary("mutualaid"), "web", "--host", self.host]
         command += ["--port", str(self.port)]
-        with self.log_file.open("ab") as log:
-            process = subprocess.Popen(
-                command,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        self.pid_file.write_text(str(process.pid))
+        process = _start_detached(command, self.log_file, self.pid_file)
         deadline = time.monotonic() + START_TIMEOUT_S
         while time.monotonic() < deadline:
             if process.poll() is not None:

@@ -1,44 +1,19 @@
-"""Console tests run over a claims world of their own (see tests/workflows/conftest.py for
-why each test gets its own time-skipping server)."""
+"""Console tests run over a claims world of their own: the claim workflow tests' fixtures
+(see tests/workflows/conftest.py for why each test gets its own time-skipping server), and a
+console over it."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine
-from temporalio.testing import WorkflowEnvironment
 
-from infra.devstack import installed_binary
-from infra.temporal import DATA_CONVERTER
 from tests.console.site import Site, console_site
-from tests.workflows.claim_support import World, migrated_sqlite, register_search_attributes
+from tests.workflows.claim_support import World
+from tests.workflows.conftest import claims_db, claims_env, world
 
-
-@pytest.fixture
-async def claims_env() -> AsyncIterator[WorkflowEnvironment]:
-    env = await WorkflowEnvironment.start_time_skipping(
-        test_server_existing_path=installed_binary("temporal-test-server"),
-        data_converter=DATA_CONVERTER,
-    )
-    try:
-        await register_search_attributes(env.client)
-        yield env
-    finally:
-        await env.shutdown()
-
-
-@pytest.fixture(scope="module")
-def claims_db(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
-    engine = migrated_sqlite(str(tmp_path_factory.mktemp("console") / "console.db"))
-    yield engine
-    engine.dispose()
-
-
-@pytest.fixture
-def world(claims_env: WorkflowEnvironment, claims_db: Engine, tmp_path: Path) -> World:
-    return World(env=claims_env, engine=claims_db, store_root=str(tmp_path / "store"))
+__all__ = ["claims_db", "claims_env", "site", "world"]  # fixtures, used by name
 
 
 @pytest.fixture
