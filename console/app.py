@@ -378,7 +378,7 @@ def create_app(ctx: ConsoleContext) -> FastAPI:
             found = period_views.find_period(session, plan_id, day)
             if found is None:
                 return problem(request, 404, f"error: period={plan_id}/{day}: no such period")
-            data = period_views.period_detail(session, found, ctx.settings.store_root)
+            data = period_views.period_detail(session, found, ctx.settings.store_root, ctx.clock)
         data["workflow_url"] = ctx.workflow_url(data["period"])
         return page(request, viewer, "period.html", data)
 

@@ -71,6 +71,12 @@ class ConsoleMetrics:
             ["plan", "period", "attempt"],
             registry=registry,
         )
+        rate = Gauge(
+            "mutualaid_debit_members_per_second",
+            "A running debit's members debited a second so far",
+            ["plan", "period", "attempt"],
+            registry=registry,
+        )
         with reading(self._ctx.engine) as session:
             for row in pipeline_counts(session):
                 claims.labels(row["plan"], row["state"]).set(row["claims"])
@@ -98,7 +104,9 @@ class ConsoleMetrics:
                         money.labels(plan_id, key, item).set(value)
                 if latest.members is not None:
                     members.labels(plan_id, key).set(latest.members)
-                detail = period_detail(session, latest, self._ctx.settings.store_root)
+                detail = period_detail(
+                    session, latest, self._ctx.settings.store_root, self._ctx.clock
+                )
                 for run in detail["runs"]:
                     progress = run.get("progress")
                     if progress is None:
@@ -107,6 +115,8 @@ class ConsoleMetrics:
                     shards.labels(plan_id, key, attempt, "done").set(progress["shards_done"])
                     shards.labels(plan_id, key, attempt, "all").set(progress["shards"])
                     debited.labels(plan_id, key, attempt).set(progress["members_done"])
+                    if progress["members_per_second"] is not None:
+                        rate.labels(plan_id, key, attempt).set(progress["members_per_second"])
 
     async def _from_temporal(self, registry: CollectorRegistry) -> None:
         up = Gauge("mutualaid_temporal_up", "Whether Temporal answered", registry=registry)

@@ -3,7 +3,7 @@ period's money, its cases and payouts, and the share per period as a chart."""
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import func, select
@@ -18,8 +18,9 @@ from infra.models import (
 )
 from infra.states import DebitRunState
 from mutualaid.calendar import format_moment
+from mutualaid.clock import ProgramClock
 from mutualaid.money import format_fen_grouped
-from settlement.progress import debit_progress
+from settlement.progress import DebitProgress, debit_progress
 
 
 def _money(amount: int | None) -> str | None:
@@ -80,7 +81,9 @@ def find_period(session: Session, plan_id: str, publicity_date: date) -> PeriodR
     ).one_or_none()
 
 
-def period_detail(session: Session, period: PeriodRow, store_root: str) -> dict[str, Any]:
+def period_detail(
+    session: Session, period: PeriodRow, store_root: str, clock: ProgramClock
+) -> dict[str, Any]:
     """A period's report with its cases, payouts and debit runs (a running one's progress)."""
     payouts = list(
         session.scalars(
@@ -108,11 +111,13 @@ def period_detail(session: Session, period: PeriodRow, store_root: str) -> dict[
             }
             for p in payouts
         ],
-        "runs": [_run(run, period, store_root) for run in runs],
+        "runs": [_run(run, period, store_root, clock) for run in runs],
     }
 
 
-def _run(run: DebitRunRow, period: PeriodRow, store_root: str) -> dict[str, Any]:
+def _run(
+    run: DebitRunRow, period: PeriodRow, store_root: str, clock: ProgramClock
+) -> dict[str, Any]:
     row: dict[str, Any] = {
         "attempt": run.attempt,
         "state": run.state.value,
@@ -135,8 +140,18 @@ def _run(run: DebitRunRow, period: PeriodRow, store_root: str) -> dict[str, Any]
             "shards_done": progress.shards_done,
             "shards": progress.shards,
             "members_done": progress.members_done,
+            "members_per_second": _rate(progress, clock.real_at(run.planned_at)),
         }
     return row
+
+
+def _rate(progress: DebitProgress, started: datetime) -> int | None:
+    """Members debited a second, from the run's plan being frozen (its program moment on the
+    deployment's clock) to its latest shard done; None before a shard is done."""
+    if progress.last_done_at is None:
+        return None
+    seconds = (progress.last_done_at - started).total_seconds()
+    return round(progress.members_done / seconds) if seconds > 0 else None
 
 
 def share_chart(periods: list[dict[str, Any]], *, width: int = 640, height: int = 220) -> str:

@@ -4,7 +4,7 @@ done marker is written) and one member's charges in a period's ledgers."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
+from datetime import UTC, date, datetime
 
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
@@ -19,6 +19,7 @@ class DebitProgress:
     shards_done: int
     shards: int
     members_done: int
+    last_done_at: datetime | None = None  # when the latest done marker was written
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -43,7 +44,7 @@ def debit_progress(
     store = MemberStore.open(store_root, plan_id)
     folder = store.ledger_dir(period.isoformat(), attempt)
     selector = pafs.FileSelector(folder, allow_not_found=True)
-    done, members = 0, 0
+    done, members, last = 0, 0, None
     for info in store.fs.get_file_info(selector):
         if not info.base_name.endswith(".done"):
             continue
@@ -53,7 +54,10 @@ def debit_progress(
         outcome = DebitShardOutcome.from_json(decode(raw, source=info.path), source=info.path)
         done += 1
         members += outcome.ledger.rows
-    return DebitProgress(shards_done=done, shards=shards, members_done=members)
+        if info.mtime is not None:
+            written = info.mtime.replace(tzinfo=UTC) if info.mtime.tzinfo is None else info.mtime
+            last = written if last is None else max(last, written)
+    return DebitProgress(shards_done=done, shards=shards, members_done=members, last_done_at=last)
 
 
 def member_charges(store_root: str, plan_id: str, ledger_path: str, member_id: int) -> list[Charge]:

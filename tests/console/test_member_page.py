@@ -4,7 +4,7 @@ account's members in the store, and nobody else's page is reachable."""
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 from fractions import Fraction
 from pathlib import Path
 
@@ -119,3 +119,56 @@ async def test_a_debit_shows_its_progress_from_the_done_markers(
     marker.unlink()
     half = debit_progress(str(root), "chronic", OCT_7, 0, shards=2)
     assert half.shards_done == 1 and 0 < half.members_done < locked.members
+
+
+async def test_a_running_debit_shows_shards_members_and_pace_on_its_period_page(
+    fresh_db: Engine, tmp_path: Path
+) -> None:
+    """The run as it stands between its plan being frozen and its commit (PLANNED in SQL,
+    one shard's done marker written): the period page shows 1 of 2 shards, its members and
+    a pace."""
+    from sqlalchemy import update
+
+    from infra.models import DebitRunRow
+    from infra.states import DebitRunState
+
+    root = tmp_path / "store"
+    ctx = small_settlement(fresh_db, root, members=2_000, shards=2)
+    lock_roster(ctx, OCT_7, now=LATER)
+    debit(ctx, OCT_14, aid_fen=4_000_000, now=LATER)
+    next((root / "chronic" / "ledgers" / "2026-10-07" / "attempt-0").glob("*.done")).unlink()
+    with unit_of_work(fresh_db) as session:
+        session.execute(update(DebitRunRow).values(state=DebitRunState.PLANNED, committed_at=None))
+        token = ConsoleUserRepository(session).add("ops", ConsoleRole.OPERATOR, at=LATER)
+    # The deployment's clock: the run was planned (at LATER) a minute ago, real time.
+    clock = ProgramClock(
+        seconds_per_day=Fraction(86400),
+        origin_real=datetime.now(UTC) - timedelta(minutes=1),
+        origin_program=LATER,
+    )
+    app = create_app(
+        ConsoleContext(
+            settings=Settings(state_dir=tmp_path / "state", store_root=str(root)),
+            engine=fresh_db,
+            plans={s.plan.id: s.plan for s in builtin_plan_sources()},
+            clock=clock,
+            connect=no_temporal,
+        )
+    )
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app),
+        base_url="http://console.test",
+        headers={"Authorization": f"Bearer {token}"},
+    ) as web:
+        run = (await web.get("/api/periods/chronic/2026-10-07")).json()["runs"][0]
+        page = (await web.get("/periods/chronic/2026-10-07")).text
+        metrics = (await web.get("/metrics")).text
+    progress = run["progress"]
+    assert (progress["shards_done"], progress["shards"]) == (1, 2)
+    assert 0 < progress["members_done"] < 2_000
+    # About the shard's members over the minute since the plan was frozen.
+    assert 0 < progress["members_per_second"] <= progress["members_done"]
+    assert "1/2 shards" in page and "a second" in page
+    assert 'mutualaid_debit_shards{attempt="0",kind="done",period="period-chronic-2026-10-07"' in (
+        metrics
+    )
