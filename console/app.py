@@ -11,13 +11,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
+from urllib.parse import urlencode
 
 from fastapi import FastAPI, Form, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
@@ -41,7 +44,7 @@ from console.auth import (
 )
 from console.member import member_page
 from console.metrics import ConsoleMetrics
-from console.publicity import publicity_lists
+from console.publicity import publicity_case, publicity_lists
 from infra.claim_steps import send_step
 from infra.config import Settings
 from infra.db import reading
@@ -59,6 +62,7 @@ from mutualaid.plan import Plan
 from simulation import actors as people
 
 log = logging.getLogger("mutualaid.console")
+access = logging.getLogger("mutualaid.console.access")
 HERE = Path(__file__).parent
 MAX_TEXT = 2000  # a reason, a summary: longer is refused, not cut
 
@@ -121,7 +125,10 @@ def create_app(ctx: ConsoleContext) -> FastAPI:
     def problem(request: Request, status: int, message: str) -> Response:
         if wants_json(request):
             return JSONResponse({"error": message}, status_code=status)
-        viewer = viewer_of(request)
+        try:
+            viewer = viewer_of(request)
+        except Exception:  # the database is what failed: show the error page to the public
+            viewer = PUBLIC
         return templates.TemplateResponse(
             request,
             "error.html",
@@ -135,12 +142,42 @@ def create_app(ctx: ConsoleContext) -> FastAPI:
             status_code=status,
         )
 
+    @app.exception_handler(RequestValidationError)
+    async def malformed(request: Request, exc: RequestValidationError) -> Response:
+        first = exc.errors()[0] if exc.errors() else {}
+        field_name = str(first.get("loc", ("?",))[-1])
+        return problem(request, 400, f"error: {field_name}: {first.get('msg', 'is malformed')}")
+
+    @app.middleware("http")
+    async def headers(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        started = time.perf_counter()
+        response = await call_next(request)
+        # Pages hold personal data for staff and members: never cached, never framed.
+        response.headers["Cache-Control"] = "no-store"
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        response.headers["X-Frame-Options"] = "DENY"
+        response.headers["Content-Security-Policy"] = (
+            "default-src 'self'; style-src 'self'; frame-ancestors 'none'; form-action 'self'"
+        )
+        route = request.scope.get("route")
+        # The access log names the route, never the path: a claim id names its claimant.
+        access.info(
+            "%s %s %d %.1f ms",
+            request.method,
+            getattr(route, "path", "(no route)"),
+            response.status_code,
+            (time.perf_counter() - started) * 1000,
+        )
+        return response
+
     @app.exception_handler(NotSignedInError)
     async def not_signed_in(request: Request, exc: NotSignedInError) -> Response:
         browser = "text/html" in request.headers.get("accept", "")
         if wants_json(request) or request.method != "GET" or not browser:
             return problem(request, 401, f"sign in to use {exc}")
-        return RedirectResponse(f"/login?next={request.url.path}", status_code=303)
+        return RedirectResponse(f"/login?{urlencode({'next': request.url.path})}", status_code=303)
 
     @app.exception_handler(ForbiddenError)
     async def forbidden(request: Request, exc: ForbiddenError) -> Response:
@@ -168,7 +205,7 @@ def create_app(ctx: ConsoleContext) -> FastAPI:
 
     # -- everyone ------------------------------------------------------------------------
 
-    @app.get("/healthz")
+    @app.api_route("/healthz", methods=["GET", "HEAD"])
     def healthz() -> JSONResponse:
         """Up, and SQL answers (Temporal's state is in /metrics: the pages work without it)."""
         try:
@@ -191,16 +228,21 @@ def create_app(ctx: ConsoleContext) -> FastAPI:
     @app.post("/login")
     def login(
         request: Request,
-        token: Annotated[str, Form()],
+        token: Annotated[str, Form()] = "",
         next: Annotated[str, Form()] = "/",
     ) -> Response:
-        check_form(request, PUBLIC, None)
+        check_form(request, PUBLIC, None, signing_in=True)
         viewer = viewer_for(ctx.engine, token.strip(), by_cookie=True)
         if viewer.role is ConsoleRole.PUBLIC:
             return problem(request, 401, "error: token: is not a current console token")
         response = RedirectResponse(safe_next(next), status_code=303)
         response.set_cookie(
-            SESSION_COOKIE, token.strip(), httponly=True, samesite="strict", path="/"
+            SESSION_COOKIE,
+            token.strip(),
+            httponly=True,
+            samesite="strict",
+            secure=request.url.scheme == "https",
+            path="/",
         )
         return response
 
@@ -219,20 +261,35 @@ def create_app(ctx: ConsoleContext) -> FastAPI:
             lists = publicity_lists(session, ctx.plans, now=ctx.now())
         return page(request, viewer, "publicity.html", {"lists": lists})
 
-    @app.post("/claims/{claim_id}/objection")
-    @app.post("/api/claims/{claim_id}/objection")
+    @app.post("/publicity/{case}/objection")
+    @app.post("/api/publicity/{case}/objection")
     async def object_to(
         request: Request,
-        claim_id: str,
-        reason: Annotated[str, Form()],
+        case: str,
+        reason: Annotated[str, Form()] = "",
         csrf: Annotated[str, Form()] = "",
     ) -> Response:
-        viewer = may_act(request, Page.OBJECT, csrf, claim_id)
+        """A member objects to a case of the public list, named by its number on the list
+        (the claim's id holds the claimant's member id, so it is never public)."""
+        viewer = await asyncio.to_thread(viewer_of, request)
+        require(viewer, Page.OBJECT)
+        check_form(request, viewer, csrf)
+        if not case.isascii() or not case.isdigit() or len(case) > 18:
+            raise InputError("case", case, "must be a case number from the publicity page")
         said = checked_text(reason, "reason", required=True)
+        with reading(ctx.engine) as session:
+            listed = publicity_case(session, int(case))
+        if listed is None:
+            return problem(request, 404, f"error: case={case!r}: no such case on a public list")
+        claim_id, plan_id = listed
         assert viewer.member_id is not None  # the member role always names its member
+        if plan_id != viewer.plan_id:
+            raise ForbiddenError(
+                f"a member of plan {viewer.plan_id} objects only to cases of that plan"
+            )
         objection = msg.Objection(actor=people.member(viewer.member_id), reason=said)
         result = await update(claim_id, "object", msg.OBJECT, objection)
-        return done(request, "/publicity", claim_id, "objection recorded", result)
+        return done(request, "/publicity", "objection", result)
 
     # -- members -------------------------------------------------------------------------
 
@@ -300,12 +357,12 @@ def create_app(ctx: ConsoleContext) -> FastAPI:
     async def review(
         request: Request,
         claim_id: str,
-        outcome: Annotated[str, Form()],
+        outcome: Annotated[str, Form()] = "",
         reason: Annotated[str, Form()] = "",
         resubmit: Annotated[list[str] | None, Form()] = None,
         csrf: Annotated[str, Form()] = "",
     ) -> Response:
-        viewer = may_act(request, Page.REVIEW, csrf, claim_id)
+        viewer = await may_act(request, Page.REVIEW, csrf, claim_id)
         request_ = msg.Review(
             actor=staff(viewer, Role.REVIEWER),
             outcome=choice(ReviewOutcome, outcome, "outcome"),
@@ -313,19 +370,19 @@ def create_app(ctx: ConsoleContext) -> FastAPI:
             reason=checked_text(reason, "reason"),
         )
         result = await update(claim_id, "review", msg.REVIEW, request_)
-        return done(request, f"/claims/{claim_id}", claim_id, "review recorded", result)
+        return done(request, f"/claims/{claim_id}", "review", result)
 
     @app.post("/claims/{claim_id}/investigation")
     @app.post("/api/claims/{claim_id}/investigation")
     async def investigation(
         request: Request,
         claim_id: str,
-        summary: Annotated[str, Form()],
-        diagnosis_confirmed: Annotated[str, Form()] = "yes",
-        declaration_consistent: Annotated[str, Form()] = "yes",
+        summary: Annotated[str, Form()] = "",
+        diagnosis_confirmed: Annotated[str, Form()] = "",
+        declaration_consistent: Annotated[str, Form()] = "",
         csrf: Annotated[str, Form()] = "",
     ) -> Response:
-        viewer = may_act(request, Page.INVESTIGATION, csrf, claim_id)
+        viewer = await may_act(request, Page.INVESTIGATION, csrf, claim_id)
         findings = Findings(
             diagnosis_confirmed=yes_no(diagnosis_confirmed, "diagnosis_confirmed"),
             declaration_consistent=yes_no(declaration_consistent, "declaration_consistent"),
@@ -333,25 +390,25 @@ def create_app(ctx: ConsoleContext) -> FastAPI:
         )
         request_ = msg.RecordFindings(actor=staff(viewer, Role.INVESTIGATOR), findings=findings)
         result = await update(claim_id, "record findings", msg.RECORD_FINDINGS, request_)
-        return done(request, f"/claims/{claim_id}", claim_id, "findings recorded", result)
+        return done(request, f"/claims/{claim_id}", "findings", result)
 
     @app.post("/claims/{claim_id}/decision")
     @app.post("/api/claims/{claim_id}/decision")
     async def decision(
         request: Request,
         claim_id: str,
-        approve: Annotated[str, Form()],
+        approve: Annotated[str, Form()] = "",
         reason: Annotated[str, Form()] = "",
         csrf: Annotated[str, Form()] = "",
     ) -> Response:
-        viewer = may_act(request, Page.DECISION, csrf, claim_id)
+        viewer = await may_act(request, Page.DECISION, csrf, claim_id)
         request_ = msg.Decide(
             actor=staff(viewer, Role.REVIEWER),
             approve=yes_no(approve, "approve"),
             reason=checked_text(reason, "reason"),
         )
         result = await update(claim_id, "decide", msg.DECIDE, request_)
-        return done(request, f"/claims/{claim_id}", claim_id, "decision recorded", result)
+        return done(request, f"/claims/{claim_id}", "decision", result)
 
     @app.get("/periods", response_class=HTMLResponse)
     @app.get("/api/periods")
@@ -384,16 +441,16 @@ def create_app(ctx: ConsoleContext) -> FastAPI:
 
     @app.get("/metrics")
     async def prometheus(request: Request) -> Response:
-        require(viewer_of(request), Page.METRICS)
+        require(await asyncio.to_thread(viewer_of, request), Page.METRICS)
         body = await metrics.render()
         return Response(body, media_type="text/plain; version=0.0.4; charset=utf-8")
 
     # -- helpers -------------------------------------------------------------------------
 
-    def may_act(request: Request, page: Page, csrf: str, claim_id: str) -> Viewer:
+    async def may_act(request: Request, page: Page, csrf: str, claim_id: str) -> Viewer:
         """The viewer, when its role may take this step, its form is same-site with the
         session's CSRF token, and the claim id is well formed; else the refusal."""
-        viewer = require(viewer_of(request), page)
+        viewer = require(await asyncio.to_thread(viewer_of, request), page)
         check_form(request, viewer, csrf)
         check_claim_id(claim_id)
         return viewer
@@ -413,15 +470,13 @@ def create_app(ctx: ConsoleContext) -> FastAPI:
 
         return await send_step(client, claim_id, action, send, task_queue=ctx.settings.task_queue)
 
-    def done(
-        request: Request, back: str, claim_id: str, said: str, result: msg.StepResult
-    ) -> Response:
-        log.info("%s: claim %s is %s", said, claim_id, result.state.value)
+    def done(request: Request, back: str, what: str, result: msg.StepResult) -> Response:
+        # The claim's own history records who did what; the log says only that a step was
+        # taken (a claim id names its claimant).
+        log.info("%s recorded; the claim is %s", what, result.state.value)
         if wants_json(request):
-            return JSONResponse(
-                {"claim": claim_id, "state": result.state.value, "event": result.event_seq}
-            )
-        return RedirectResponse(f"{back}?done={said.replace(' ', '+')}", status_code=303)
+            return JSONResponse({"state": result.state.value, "event": result.event_seq})
+        return RedirectResponse(f"{back}?done={what}", status_code=303)
 
     return app
 

@@ -92,19 +92,34 @@ def require(viewer: Viewer, page: Page) -> Viewer:
     raise ForbiddenError(f"a {viewer.role.value} may not use {page.value}")
 
 
-def check_form(request: Request, viewer: Viewer, submitted: str | None) -> None:
+def check_form(
+    request: Request, viewer: Viewer, submitted: str | None, *, signing_in: bool = False
+) -> None:
     """A state-changing form: same-site, and with the session's CSRF token when the session
-    came in a cookie (a bearer token is not sent by a browser on its own)."""
-    origin = request.headers.get("origin")
-    if origin is not None and origin != "null":
-        if urlsplit(origin).netloc != request.headers.get("host"):
-            raise CsrfError("the form was posted from another site")
-    elif origin == "null":
-        raise CsrfError("the form was posted from an opaque origin")
+    came in a cookie (a bearer token is not sent by a browser on its own). Signing in has no
+    session yet, so it must prove it comes from this site by its Origin (or Referer)."""
+    source = request.headers.get("origin") or (
+        request.headers.get("referer") if signing_in else None
+    )
+    if source is not None and not _same_site(source, request):
+        raise CsrfError("the form was posted from another site")
+    if signing_in and source is None:
+        raise CsrfError("a sign-in must come from this site's own form")
     if viewer.by_cookie and not (
-        submitted and viewer.token and hmac.compare_digest(submitted, csrf_token(viewer.token))
+        submitted
+        and viewer.token
+        and hmac.compare_digest(submitted.encode(), csrf_token(viewer.token).encode())
     ):
         raise CsrfError("the form's CSRF token is missing or wrong; reload the page")
+
+
+def _same_site(source: str, request: Request) -> bool:
+    """Whether an Origin or Referer names this site: scheme and host, case aside."""
+    if source == "null":
+        return False
+    parts = urlsplit(source)
+    host = (request.headers.get("host") or "").lower()
+    return parts.scheme == request.url.scheme and parts.netloc.lower() == host
 
 
 def safe_next(target: str | None) -> str:

@@ -25,7 +25,8 @@ from mutualaid.money import format_fen_grouped
 
 PAGE_SIZE = 50
 Row = TypeVarTuple("Row")
-_PERIOD_KEY = re.compile(r"period-(?P<plan>[A-Za-z0-9_]+)-(?P<day>[0-9]{4}-[0-9]{2}-[0-9]{2})")
+_PERIOD_KEY = re.compile(r"period-(?P<plan>[A-Za-z0-9_-]+)-(?P<day>[0-9]{4}-[0-9]{2}-[0-9]{2})")
+_PAGE = re.compile(r"[0-9]{1,7}")
 _OPEN_STATES = tuple(s.value for s in ClaimState if s not in TERMINAL)
 
 
@@ -72,7 +73,7 @@ def parse_filter(params: Mapping[str, str], plan_ids: set[str]) -> ClaimFilter:
             raise InputError("overdue", overdue_text, "must be true or false")
         overdue = overdue_text == "true"
     page_text = params.get("page") or "1"
-    if not page_text.isdigit() or not 1 <= int(page_text) <= 10**6:
+    if not _PAGE.fullmatch(page_text) or not 1 <= int(page_text) <= 10**6:
         raise InputError("page", page_text, "must be a page number from 1")
     return ClaimFilter(
         state=state, plan_id=plan_id, period=period, overdue=overdue, page=int(page_text)

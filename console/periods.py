@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
+from markupsafe import escape
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -19,6 +20,7 @@ from infra.models import (
 from infra.states import DebitRunState
 from mutualaid.calendar import format_moment
 from mutualaid.clock import ProgramClock
+from mutualaid.errors import MutualAidError
 from mutualaid.money import format_fen_grouped
 from settlement.progress import DebitProgress, debit_progress
 
@@ -101,7 +103,8 @@ def period_detail(
         select(DebitRunRow).where(DebitRunRow.period_id == period.id).order_by(DebitRunRow.attempt)
     )
     return summary | {
-        "cases_listed": [public_case(e) for e in entries],
+        # Staff's page: each case with its claim.
+        "cases_listed": [public_case(e) | {"claim": e.claim_id} for e in entries],
         "payout_list": [
             {
                 "claim": p.claim_id,
@@ -129,13 +132,18 @@ def _run(
         "committed_at": format_moment(run.committed_at) if run.committed_at else None,
     }
     if run.state is DebitRunState.PLANNED:
-        progress = debit_progress(
-            store_root,
-            period.plan_id,
-            period.publicity_date,
-            run.attempt,
-            int(run.frozen_plan.get("shards", 0)),
-        )
+        try:
+            progress = debit_progress(
+                store_root,
+                period.plan_id,
+                period.publicity_date,
+                run.attempt,
+                int(run.frozen_plan.get("shards", 0)),
+            )
+        except (OSError, MutualAidError) as exc:
+            # The page still answers when the store does not: the progress says why.
+            row["progress_unknown"] = f"the store did not answer ({type(exc).__name__})"
+            return row
         row["progress"] = {
             "shards_done": progress.shards_done,
             "shards": progress.shards,
@@ -156,7 +164,8 @@ def _rate(progress: DebitProgress, started: datetime) -> int | None:
 
 def share_chart(periods: list[dict[str, Any]], *, width: int = 640, height: int = 220) -> str:
     """The share per period as an SVG bar chart (oldest on the left), drawn on the server:
-    no script, nothing fetched, readable without a browser's help."""
+    no script, nothing fetched, readable without a browser's help. Every text in it is
+    escaped (the page includes it as markup)."""
     bars = [p for p in reversed(periods) if p["share_fen"] is not None]
     if not bars:
         return ""
@@ -169,7 +178,7 @@ def share_chart(periods: list[dict[str, Any]], *, width: int = 640, height: int 
         f'role="img" aria-label="Share per period, in yuan">',
         f'<line x1="{pad_left}" y1="{pad_top + plot_h}" x2="{width - 8}" '
         f'y2="{pad_top + plot_h}" class="axis"/>',
-        f'<text x="4" y="{pad_top + 10}" class="tick">{format_fen_grouped(top)}</text>',
+        f'<text x="4" y="{pad_top + 10}" class="tick">{escape(format_fen_grouped(top))}</text>',
         f'<text x="4" y="{pad_top + plot_h}" class="tick">0</text>',
     ]
     for i, p in enumerate(bars):
@@ -177,12 +186,13 @@ def share_chart(periods: list[dict[str, Any]], *, width: int = 640, height: int 
         x = pad_left + i * step + step * 0.15
         y = pad_top + plot_h - h
         label = p["publicity_date"][5:]
+        period, share, plan = escape(p["period"]), escape(p["share"]), escape(p["plan"])
         parts.append(
             f'<rect x="{x:.1f}" y="{y:.1f}" width="{step * 0.7:.1f}" height="{h:.1f}" '
-            f'class="bar"><title>{p["period"]}: {p["share"]} yuan</title></rect>'
-            f'<text x="{x + step * 0.35:.1f}" y="{y - 4:.1f}" class="value">{p["share"]}</text>'
+            f'class="bar"><title>{period}: {share} yuan</title></rect>'
+            f'<text x="{x + step * 0.35:.1f}" y="{y - 4:.1f}" class="value">{share}</text>'
             f'<text x="{x + step * 0.35:.1f}" y="{pad_top + plot_h + 16}" class="label">'
-            f"{p['plan']} {label}</text>"
+            f"{plan} {escape(label)}</text>"
         )
     parts.append("</svg>")
     return "".join(parts)

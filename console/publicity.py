@@ -64,9 +64,10 @@ def publicity_lists(
 
 
 def public_case(entry: PublicityEntryRow) -> dict[str, Any]:
-    """A case as the published list holds it, masked when it was published."""
+    """A case as the published list holds it, masked when it was published, named by its
+    number on the list: a claim's id holds the claimant's member id, so it is not public."""
     return {
-        "claim": entry.claim_id,
+        "case": entry.id,
         "member": entry.masked_member,
         "age": entry.age,
         "condition": entry.condition,
@@ -74,3 +75,13 @@ def public_case(entry: PublicityEntryRow) -> dict[str, Any]:
         "benefit": format_fen_grouped(entry.benefit_fen),
         "outcome": entry.outcome.value,
     }
+
+
+def publicity_case(session: Session, case: int) -> tuple[str, str] | None:
+    """The claim and plan of a case on a public list, by its number there."""
+    row = session.execute(
+        select(PublicityEntryRow.claim_id, PeriodRow.plan_id)
+        .join(PeriodRow, PeriodRow.id == PublicityEntryRow.period_id)
+        .where(PublicityEntryRow.id == case)
+    ).first()
+    return (row[0], row[1]) if row is not None else None

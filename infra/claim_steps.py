@@ -89,7 +89,7 @@ async def send_step(
             "claim", claim_id, f"{action} not sent: Temporal answered {err.message!r}"
         ) from None
     except (TimeoutError, WorkflowUpdateRPCTimeoutOrCancelledError):
-        raise InputError(
+        raise NotYetError(
             "claim",
             claim_id,
             f"no worker answered in {UPDATE_TIMEOUT_S:.0f}s; is `mutualaid worker` running "

@@ -120,6 +120,13 @@ def web_command(
     engine = prepare_database(settings)
     server = console_server(console_context(settings, engine), host=host, port=chosen)
     errors.print(f"console: {console_url(host, chosen)}", markup=False, highlight=False)
+    if host not in ("127.0.0.1", "localhost", "::1"):
+        errors.print(
+            "warning: the console speaks plain HTTP; beyond this machine put it behind a "
+            "TLS proxy (tokens travel in its cookie)",
+            markup=False,
+            highlight=False,
+        )
     try:
         server.run()
     finally:

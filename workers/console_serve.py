@@ -55,12 +55,20 @@ def console_server(
         host=host,
         port=port,
         log_level="warning" if quiet else "info",
-        access_log=not quiet,
+        # The console logs each request by its route (`mutualaid.console.access`), never by
+        # its path: a claim's id names its claimant.
+        access_log=False,
         lifespan="off",
     )
     server = uvicorn.Server(config)
     if quiet:
         logging.getLogger("uvicorn.error").setLevel(logging.WARNING)
+    else:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(message)s"))
+        console_log = logging.getLogger("mutualaid.console")
+        console_log.addHandler(handler)
+        console_log.setLevel(logging.INFO)
     return server
 
 

@@ -47,8 +47,10 @@ def open_console(settings: Settings, engine: Engine) -> str:
                 users.new_token(name) if name in known else users.add(name, role, at=_now())
             )
     staged = path.with_suffix(".tmp")
-    staged.write_text(json.dumps(tokens, indent=2) + "\n")
-    os.chmod(staged, 0o600)
+    staged.unlink(missing_ok=True)
+    # Created readable by its owner only, before a byte is written.
+    with os.fdopen(os.open(staged, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as out:
+        out.write(json.dumps(tokens, indent=2) + "\n")
     staged.replace(path)
     return url
 

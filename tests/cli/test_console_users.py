@@ -81,10 +81,12 @@ def test_the_console_serves_signs_in_and_forgets_a_revoked_token(tmp_path: Path)
             assert time.monotonic() < deadline and server.poll() is None, "no console"
             time.sleep(0.2)
         with httpx.Client(base_url=url) as web:
-            signed = web.post("/login", data={"token": token, "next": "/periods"})
+            signed = web.post(
+                "/login", data={"token": token, "next": "/periods"}, headers={"Origin": url}
+            )
             assert signed.status_code == 303 and signed.headers["location"] == "/periods"
             assert web.get("/api/periods").status_code == 200
-            wrong = httpx.post(f"{url}/login", data={"token": "ma_guess"})
+            wrong = httpx.post(f"{url}/login", data={"token": "ma_guess"}, headers={"Origin": url})
             assert wrong.status_code == 401
             renewed = run_cli("users", "token", "--name", "op", "--json", env=env)
             assert renewed.returncode == 0
@@ -98,7 +100,7 @@ def test_the_console_serves_signs_in_and_forgets_a_revoked_token(tmp_path: Path)
         server.wait(timeout=30)
         log.close()
     logged = (tmp_path / "console.log").read_text()
-    assert f"console: {url}" in logged and '"POST /login HTTP/1.1" 303' in logged
+    assert f"console: {url}" in logged and "mutualaid.console.access POST /login 303" in logged
     assert token not in logged and new not in logged
 
 

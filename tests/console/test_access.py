@@ -15,7 +15,7 @@ pytestmark = [pytest.mark.temporal, pytest.mark.timeout(120)]
 GHOST = "no-such-claim"
 ENDPOINTS: list[tuple[str, str, Page, dict[str, str] | None]] = [
     ("GET", "/api/publicity", Page.PUBLICITY, None),
-    ("POST", f"/api/claims/{GHOST}/objection", Page.OBJECT, {"reason": "never treated there"}),
+    ("POST", "/api/publicity/999999/objection", Page.OBJECT, {"reason": "never treated there"}),
     ("GET", "/api/me", Page.OWN_MEMBER_PAGE, None),
     ("GET", "/api/claims", Page.PIPELINE, None),
     ("GET", f"/api/claims/{GHOST}", Page.CLAIM, None),
@@ -48,7 +48,7 @@ async def test_every_role_against_every_page_and_action(site: Site) -> None:
                 assert answer.status_code == 403, (role, path, answer.text)
     # Allowed steps reached the claim itself: Temporal says there is no such claim.
     assert answers[(ConsoleRole.REVIEWER, f"/api/claims/{GHOST}/review")] == 400
-    assert answers[(ConsoleRole.MEMBER, f"/api/claims/{GHOST}/objection")] == 400
+    assert answers[(ConsoleRole.MEMBER, "/api/publicity/999999/objection")] == 404
     assert answers[(ConsoleRole.OPERATOR, f"/api/claims/{GHOST}")] == 404
 
 
@@ -57,7 +57,7 @@ async def test_a_page_for_signed_in_users_sends_the_public_to_sign_in(site: Site
     for path in ("/claims", "/periods", "/me"):
         answer = await public.get(path, headers={"Accept": "text/html"})
         assert answer.status_code == 303
-        assert answer.headers["location"] == f"/login?next={path}"
+        assert answer.headers["location"] == f"/login?next=%2F{path[1:]}"
     assert (await public.get("/publicity")).status_code == 200
     assert (await public.get("/healthz")).json() == {"ok": True, "database": "ok"}
 
@@ -85,3 +85,38 @@ async def test_a_revoked_token_no_longer_signs_in(site: Site) -> None:
     with unit_of_work(site.world.engine) as session:
         assert ConsoleUserRepository(session).revoke(user.name, at=datetime.now(UTC))
     assert (await web.get("/api/periods")).status_code == 401
+
+
+async def test_every_answer_forbids_caching_and_framing(site: Site) -> None:
+    for path in ("/publicity", "/api/claims", "/login"):
+        answer = await site.http(ConsoleRole.REVIEWER).get(path)
+        assert answer.headers["cache-control"] == "no-store"
+        assert answer.headers["x-frame-options"] == "DENY"
+        assert "frame-ancestors 'none'" in answer.headers["content-security-policy"]
+    assert (await site.http().head("/healthz")).status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("path", "form"),
+    [
+        ("/api/claims/x-1/review", {}),
+        ("/api/claims/x-1/decision", {"approve": "perhaps"}),
+        ("/api/claims/x-1/investigation", {"summary": "ok", "diagnosis_confirmed": "yes"}),
+        ("/api/publicity/abc/objection", {"reason": "r"}),
+    ],
+)
+async def test_a_malformed_step_is_refused_after_the_access_check(
+    site: Site, path: str, form: dict[str, str]
+) -> None:
+    """The public is asked to sign in before any field is looked at; a role that may take
+    the step hears which field is wrong, one line, before anything is sent."""
+    assert (await site.http().post(path, data=form)).status_code == 401
+    role = {
+        "review": ConsoleRole.REVIEWER,
+        "decision": ConsoleRole.REVIEWER,
+        "investigation": ConsoleRole.INVESTIGATOR,
+        "objection": ConsoleRole.MEMBER,
+    }[path.rsplit("/", 1)[1]]
+    answer = await site.http(role).post(path, data=form)
+    assert answer.status_code == 400, answer.text
+    assert answer.json()["error"].startswith("error: ") and "\n" not in answer.json()["error"]

@@ -12,6 +12,8 @@ from fractions import Fraction
 import httpx
 import pytest
 
+from infra.db import unit_of_work
+from infra.repositories import ConsoleUserRepository
 from mutualaid.access import ConsoleRole
 from mutualaid.claim import ClaimState
 from mutualaid.clock import ProgramClock
@@ -24,7 +26,12 @@ pytestmark = [pytest.mark.temporal, pytest.mark.timeout(120)]
 async def signed_in(site: Site, role: ConsoleRole) -> httpx.AsyncClient:
     """A browser-like session: signed in through the form, the token kept in the cookie."""
     web = site.http()
-    answer = await web.post("/login", data={"token": site.tokens[role], "next": "/claims"})
+    form = {"token": site.tokens[role], "next": "/claims"}
+    # A sign-in must come from the site's own form (its Origin), not from anywhere.
+    assert (await web.post("/login", data=form)).status_code == 403
+    evil = {"Origin": "http://evil.example"}
+    assert (await web.post("/login", data=form, headers=evil)).status_code == 403
+    answer = await web.post("/login", data=form, headers={"Origin": site.base_url})
     assert answer.status_code == 303 and answer.headers["location"] == "/claims"
     cookie = answer.headers["set-cookie"]
     assert "HttpOnly" in cookie and "SameSite=strict" in cookie
@@ -56,6 +63,7 @@ async def test_staff_take_a_claim_from_review_to_approval_and_a_member_objects(
             ({"outcome": "pass"}, {}),
             ({"outcome": "pass", "csrf": "0" * 64}, {}),
             ({"outcome": "pass", "csrf": token}, {"Origin": "http://evil.example"}),
+            ({"outcome": "pass", "csrf": "é" * 64}, {}),
         ):
             answer = await reviewer.post(f"/claims/{claim_id}/review", data=form, headers=headers)
             assert answer.status_code == 403, answer.text
@@ -76,12 +84,17 @@ async def test_staff_take_a_claim_from_review_to_approval_and_a_member_objects(
             f"/claims/{claim_id}/review", data={"outcome": "pass", "csrf": token}
         )
         assert done.status_code == 303
+        assert done.headers["location"] == f"/claims/{claim_id}?done=review"
         await wait_until(handle, lambda s: s.state is ClaimState.INVESTIGATING)
 
         investigator = site.http(ConsoleRole.INVESTIGATOR)
         found = await investigator.post(
             f"/api/claims/{claim_id}/investigation",
-            data={"summary": "hospital records match", "diagnosis_confirmed": "yes"},
+            data={
+                "summary": "hospital records match",
+                "diagnosis_confirmed": "yes",
+                "declaration_consistent": "yes",
+            },
         )
         assert found.status_code == 200, found.text
         assert found.json()["state"] == "AwaitingDecision"
@@ -118,14 +131,30 @@ async def test_staff_take_a_claim_from_review_to_approval_and_a_member_objects(
         public = site.http()
         listed = (await public.get("/api/publicity")).json()["lists"][0]
         assert listed["objections_open"] and listed["provisional_share"] == "1.23"
-        assert [c["claim"] for c in listed["cases"]] == [claim_id]
-        assert str(applicant) not in str(listed)
+        assert len(listed["cases"]) == 1
+        # The public list names the case by its number, never by the claim's id.
+        assert claim_id not in str(listed) and str(applicant) not in str(listed)
+        case = listed["cases"][0]["case"]
         refused_public = await public.post(
-            f"/claims/{claim_id}/objection", data={"reason": "seen him running"}
+            f"/publicity/{case}/objection", data={"reason": "seen him running"}
         )
         assert refused_public.status_code == 401
+        # A member of another plan may not object to this plan's cases (nor pose as the
+        # member with the same id in this plan).
+        with unit_of_work(world.engine) as session:
+            other_plan = ConsoleUserRepository(session).add(
+                f"major-{site.member_id}",
+                ConsoleRole.MEMBER,
+                at=datetime.now(UTC),
+                plan_id="major",
+                member_id=site.member_id,
+            )
+        crossed = await site.http(token=other_plan).post(
+            f"/api/publicity/{case}/objection", data={"reason": "not my plan"}
+        )
+        assert crossed.status_code == 403
         objection = await site.http(ConsoleRole.MEMBER).post(
-            f"/api/claims/{claim_id}/objection", data={"reason": "treated before joining"}
+            f"/api/publicity/{case}/objection", data={"reason": "treated before joining"}
         )
         assert objection.status_code == 200, objection.text
         assert objection.json()["state"] == "Reinvestigating"
