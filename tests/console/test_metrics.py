@@ -18,6 +18,7 @@ from infra.temporal import DATA_CONVERTER, metrics_runtime
 from mutualaid.access import ConsoleRole
 from mutualaid.claim import ClaimState
 from tests.console.site import console_site
+from tests.helpers import eventually
 from tests.workflows.claim_support import World, register_search_attributes, wait_until
 
 pytestmark = [pytest.mark.temporal, pytest.mark.timeout(120)]
@@ -67,4 +68,12 @@ async def scrape(world: World, client: Client, port: int, tmp_path: Path) -> htt
         handles = [await world.report(await world.member()) for _ in range(3)]
         for handle in handles:
             await wait_until(handle, lambda s: s.state is ClaimState.IN_REVIEW)
-        return await site.http(ConsoleRole.OPERATOR).get("/metrics")
+        web = site.http(ConsoleRole.OPERATOR)
+
+        async def counted() -> httpx.Response:
+            # Visibility lags the workflows a little: scrape until it counts them.
+            answer = await web.get("/metrics")
+            assert 'mutualaid_open_workflows{type="Claim"} 3.0' in answer.text
+            return answer
+
+        return await eventually(counted, what="the claims counted by /metrics")
