@@ -39,7 +39,7 @@ def member_page(
     age = age_on(member.birth_date, today)
     benefit = plan.benefit_for_age(age)
     payer = member.payer_id if member.payer_id is not None else member.member_id
-    family = [m for m in attached_members(store_root, session, plan.id, payer)]
+    family = attached_members(store_root, session, plan.id, payer)
     if payer != member.member_id:
         found = current_member(store_root, session, plan.id, payer)
         family = ([found] if found is not None else []) + family

@@ -14,7 +14,7 @@ from prometheus_client import CollectorRegistry, Gauge, generate_latest
 from sqlalchemy import select
 
 from console.claims import pipeline_counts
-from console.periods import period_detail
+from console.periods import debit_runs
 from infra.db import reading
 from infra.models import PeriodRow
 
@@ -104,10 +104,9 @@ class ConsoleMetrics:
                         money.labels(plan_id, key, item).set(value)
                 if latest.members is not None:
                     members.labels(plan_id, key).set(latest.members)
-                detail = period_detail(
-                    session, latest, self._ctx.settings.store_root, self._ctx.clock
-                )
-                for run in detail["runs"]:
+                # Only the runs: a scrape reads no cases or payouts.
+                runs = debit_runs(session, latest, self._ctx.settings.store_root, self._ctx.clock)
+                for run in runs:
                     progress = run.get("progress")
                     if progress is None:
                         continue

@@ -99,9 +99,6 @@ def period_detail(
         .where(PublicityEntryRow.period_id == period.id)
         .order_by(PublicityEntryRow.id)
     )
-    runs = session.scalars(
-        select(DebitRunRow).where(DebitRunRow.period_id == period.id).order_by(DebitRunRow.attempt)
-    )
     return summary | {
         # Staff's page: each case with its claim.
         "cases_listed": [public_case(e) | {"claim": e.claim_id} for e in entries],
@@ -114,8 +111,18 @@ def period_detail(
             }
             for p in payouts
         ],
-        "runs": [_run(run, period, store_root, clock) for run in runs],
+        "runs": debit_runs(session, period, store_root, clock),
     }
+
+
+def debit_runs(
+    session: Session, period: PeriodRow, store_root: str, clock: ProgramClock
+) -> list[dict[str, Any]]:
+    """A period's debit runs, a running one with its progress from the store."""
+    runs = session.scalars(
+        select(DebitRunRow).where(DebitRunRow.period_id == period.id).order_by(DebitRunRow.attempt)
+    )
+    return [_run(run, period, store_root, clock) for run in runs]
 
 
 def _run(

@@ -5,6 +5,7 @@ session's CSRF token or from another site changes nothing."""
 
 from __future__ import annotations
 
+import asyncio
 import re
 from datetime import UTC, datetime, timedelta
 from fractions import Fraction
@@ -161,3 +162,29 @@ async def test_staff_take_a_claim_from_review_to_approval_and_a_member_objects(
         detail = (await site.http(ConsoleRole.REVIEWER).get(f"/api/claims/{claim_id}")).json()
         assert detail["state"] == "Reinvestigating"
         assert detail["timeline"][-1]["note"] == "treated before joining"
+
+
+async def test_two_reviews_sent_at_once_move_the_claim_once(site: Site) -> None:
+    """Two staff (or one double click) send the same step at the same moment: the claim's own
+    lock takes one, the other is refused with the claim's reason, and the history holds one
+    review."""
+    world = site.world
+    async with world.worker():
+        handle = await world.report(await world.member(age=38))
+        claim_id = handle.id.removeprefix("claim-")
+        await wait_until(handle, lambda s: s.state is ClaimState.IN_REVIEW)
+        reviewer = site.http(ConsoleRole.REVIEWER)
+        answers = await asyncio.gather(
+            *(
+                reviewer.post(
+                    f"/api/claims/{claim_id}/review", data={"outcome": "pass", "reason": said}
+                )
+                for said in ("first click", "second click")
+            )
+        )
+        assert sorted(a.status_code for a in answers) == [200, 409], [a.text for a in answers]
+        detail = (await site.http(ConsoleRole.OPERATOR).get(f"/api/claims/{claim_id}")).json()
+        reviews = [e for e in detail["timeline"] if e["event"].startswith("review_")]
+        assert len(reviews) == 1
+        moved = next(a for a in answers if a.status_code == 200).json()["state"]
+        assert detail["state"] == moved == (await status_of(handle)).state.value
