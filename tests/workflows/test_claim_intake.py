@@ -6,6 +6,7 @@ covered; the benefit band turns at the 40th birthday on the diagnosis date.
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -26,6 +27,7 @@ from tests.workflows.claim_support import (
     new_member_id,
     status_of,
     step,
+    wait_until,
 )
 
 pytestmark = [pytest.mark.temporal, pytest.mark.timeout(60)]
@@ -58,9 +60,12 @@ async def test_the_90th_waiting_day_is_refused_with_refund_and_exit_and_the_91st
     waiting = world.join(birth=date(1990, 1, 1), joined=joined)
     covered = world.join(birth=date(1990, 1, 1), joined=joined)
     async with world.worker():
+        # One claim at a time: the refused claim finishes (its result skips time on the test
+        # server) before the covered one starts, so neither waits on the other's timers.
         on_day_90 = await world.report(waiting, diagnosed=joined + timedelta(days=90))
+        await wait_until(on_day_90, lambda s: s.state is ClaimState.INELIGIBLE)
+        refused = await asyncio.wait_for(on_day_90.result(), timeout=20)
         on_day_91 = await world.report(covered, diagnosed=joined + timedelta(days=91))
-        refused = await on_day_90.result()
         first = await status_of(on_day_91)
     assert refused.state is ClaimState.INELIGIBLE
     assert [r.split(":")[0] for r in refused.reasons] == ["waiting_period"]
