@@ -16,7 +16,6 @@ from datetime import date
 from typing import TypeVar
 
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from mutualaid.errors import IntegrityError
 from settlement.kernels import DebitParams, LockParams, debit_shard, lock_shard, owing_families
@@ -30,6 +29,7 @@ from settlement.run_plan import (
     decode,
     encode,
 )
+from settlement.schema import parquet_bytes
 from settlement.store import (
     Manifest,
     MemberStore,
@@ -125,7 +125,7 @@ def debit_task(task: DebitShardTask) -> DebitShardOutcome:
         ledger, accounts, stats = debit_shard(owing, params, shard=shard)
         file, patch = _patched(store, plan.output_snapshot, source, shard, previous, accounts)
         shas = [patch.sha256]
-    ledger_bytes = _parquet_bytes(ledger)
+    ledger_bytes = parquet_bytes(ledger)
     store.write_once(ledger_path, ledger_bytes, step=plan.output_snapshot)
     ledger_sha = hashlib.sha256(ledger_bytes).hexdigest()
     outcome = DebitShardOutcome(
@@ -193,12 +193,6 @@ def verify_shard_task(
         if hashlib.sha256(data).hexdigest() != sha256:
             return ShardProblem(path=path, reason="does not match its manifest checksum")
     return None
-
-
-def _parquet_bytes(table: pa.Table) -> bytes:
-    sink = pa.BufferOutputStream()
-    pq.write_table(table, sink, compression="zstd")
-    return bytes(sink.getvalue().to_pybytes())
 
 
 def _valid_marker(
