@@ -25,6 +25,7 @@ import dataclasses
 import functools
 import html
 import json
+import os
 import re
 import shutil
 import threading
@@ -53,7 +54,7 @@ from settlement.engine import RunResult, Settlement, debit, lock_roster, retry
 from settlement.executor import RayExecutor, start_ray
 from settlement.population import PopulationSpec, generate_population
 from settlement.reconcile_period import PeriodReconciliation, reconcile_period
-from settlement.store import MemberStore
+from settlement.store import ROWS_PER_SHARD, MemberStore, fitted_shards
 
 # The benchmark's calendar (`benchmarks/settlement.py`): a population drawn on the 1st, the
 # roster locked on the 7th, the debit on the 14th and its retries on the days after.
@@ -62,7 +63,6 @@ PUBLICITY = date(2026, 11, 7)
 SHARING = sharing_day_for(PUBLICITY)
 # About 4.35 yuan of aid a member: a share of 4.70 yuan once the 8% fee is on, as in Aug 2020.
 AID_FEN_PER_MEMBER = 435
-ROWS_PER_SHARD = 1_500_000
 MIN_MEMBERS = 1_000
 MAX_MEMBERS = 500_000_000
 
@@ -117,13 +117,9 @@ def parse_sweep(text: str) -> tuple[int, ...]:
 
 
 def default_shards(members: int) -> int:
-    """The benchmark's shard count: about 1.5 million members a shard, at least 2 (so the
-    shard tasks run side by side even at small sizes).
-
-    >>> default_shards(1_000_000), default_shards(10_000_000)
-    (2, 7)
-    """
-    return max(2, -(-members // ROWS_PER_SHARD))
+    """The load test's shard count: the store's own fit of about 1.5 million members a shard
+    in whole waves over this machine's CPUs."""
+    return fitted_shards(members, os.cpu_count() or 1)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -275,7 +271,8 @@ def run_settlement_load(spec: SettlementLoad, *, console: Console) -> Settlement
         settings={
             "plan": spec.plan_source.plan.id,
             "sizes": list(spec.sizes),
-            "shards": spec.shards or f"about {ROWS_PER_SHARD:,} members a shard, at least 2",
+            "shards": spec.shards
+            or f"about {ROWS_PER_SHARD:,} members a shard, whole waves over the cores",
             "seed": spec.seed,
             "workdir": str(spec.workdir),
             "out": str(spec.out_dir),

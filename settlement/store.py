@@ -43,8 +43,29 @@ from mutualaid.errors import InputError, IntegrityError
 from mutualaid.membership import Member
 from settlement.files import StagedFiles, read_bytes
 from settlement.patches import apply_patch
-from settlement.schema import MEMBERS, STORE_FORMAT, member_from_row
+from settlement.schema import MEMBERS, STORE_FORMAT, member_from_row, parquet_bytes
 from settlement.snapshots import chain_position
+
+# About 1.5 million members a shard: a shard task's memory stays near 1 GB at its peak, and
+# the Parquet files stay large enough that reading and writing them is not dominated by
+# per-file costs (measured in benchmarks/README.md).
+ROWS_PER_SHARD = 1_500_000
+
+
+def fitted_shards(members: int, workers: int) -> int:
+    """A new store's shard count for a population and the CPUs that will run its tasks: about
+    `ROWS_PER_SHARD` members a shard, rounded up to whole waves over the workers (a last wave
+    with one shard in it leaves the other workers idle for a whole shard's time), and never
+    fewer shards than workers.
+
+    >>> fitted_shards(10_000_000, 2), fitted_shards(30_000_000, 2), fitted_shards(1_000, 1)
+    (8, 20, 1)
+    >>> fitted_shards(450_000_000, 16), fitted_shards(1_000_000, 2)
+    (304, 2)
+    """
+    workers = max(1, workers)
+    wanted = max(1, -(-members // ROWS_PER_SHARD))
+    return max(workers, -(-wanted // workers) * workers)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -275,9 +296,7 @@ class MemberStore(StagedFiles):
         """Write one file of member rows (a shard, a patch, the owing families) once, in the
         snapshot's folder."""
         table = table.cast(MEMBERS) if table.schema != MEMBERS else table
-        sink = pa.BufferOutputStream()
-        pq.write_table(table, sink, compression="zstd", write_statistics=True)
-        data = sink.getvalue().to_pybytes()
+        data = parquet_bytes(table)
         self.write_once(self.part_path(snapshot, name), data, step=snapshot)
         return PartFile(
             file=name, rows=table.num_rows, size=len(data), sha256=hashlib.sha256(data).hexdigest()

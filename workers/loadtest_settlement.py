@@ -47,7 +47,9 @@ def loadtest_settlement(
     ] = None,
     shards: Annotated[
         int | None,
-        typer.Option("--shards", help="Default: about 1.5M members a shard, at least 2."),
+        typer.Option(
+            "--shards", help="Default: about 1.5M members a shard, whole waves over the CPUs."
+        ),
     ] = None,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the population.")] = 7,
     workdir: Annotated[

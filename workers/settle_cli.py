@@ -7,6 +7,7 @@ JSON document. Every error is one line and exit 2, before anything is written.
 from __future__ import annotations
 
 import dataclasses
+import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -36,6 +37,7 @@ from settlement.steps import (
     lock_step,
     retry_step,
 )
+from settlement.store import MemberStore, fitted_shards
 from workers.output import console, emit, errors
 from workers.stack import plan_sources, prepare_database, program_today, recorded_clock
 
@@ -58,7 +60,14 @@ ExecutorOpt = Annotated[
 def population_generate(
     plan_id: PlanOpt = "chronic",
     members: Annotated[int, typer.Option("--members", help="How many members.")] = 1_000_000,
-    shards: Annotated[int, typer.Option("--shards", help="Shards, fixed for life.")] = 16,
+    shards: Annotated[
+        int | None,
+        typer.Option(
+            "--shards",
+            help="Shards, fixed for life. Default: the store's own if it exists, else about "
+            "1.5M members a shard in whole waves over this machine's CPUs.",
+        ),
+    ] = None,
     seed: Annotated[int, typer.Option("--seed")] = 7,
     as_of: Annotated[str | None, typer.Option("--as-of", help="Population date.")] = None,
     cannot_pay: Annotated[str, typer.Option(help="Share of accounts that never pay.")] = "0.01",
@@ -70,6 +79,13 @@ def population_generate(
     """Generate a seeded synthetic population into the member store."""
     settings = load_settings()
     plan = get_plan(plan_sources(settings), plan_id)
+    root = absolute_store_root(store or settings.store_root)
+    if shards is None:
+        shards = (
+            MemberStore.open(root, plan.id).shards
+            if MemberStore.exists(root, plan.id)
+            else fitted_shards(members, os.cpu_count() or 1)
+        )
     spec = PopulationSpec(
         members=members,
         shards=shards,
@@ -79,7 +95,6 @@ def population_generate(
         pays_late=_fraction("pays_late", pays_late),
     )
     check_spec(plan, spec)
-    root = absolute_store_root(store or settings.store_root)
     with _bar(f"population {plan.id}", shards) as advance:
         manifest = generate_population(
             root,

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
 
+from settlement.store import fitted_shards
 from tests.helpers import run_cli
 
 
@@ -164,3 +166,37 @@ def test_settle_status_lists_periods_and_runs(state: Path) -> None:
     )
     assert too_early.returncode == 4  # not yet: wait, then run it again
     assert "attempt=1: is due on 2026-10-15" in too_early.stderr
+
+
+def test_population_shards_default_to_the_fit_for_this_machine_then_to_the_stores_own(
+    tmp_path: Path,
+) -> None:
+    env = {"MUTUALAID_STATE_DIR": str(tmp_path)}
+
+    def generate(members: str, *more: str) -> dict[str, object]:
+        done = run_cli(
+            "population",
+            "generate",
+            "--members",
+            members,
+            "--as-of",
+            "2026-10-01",
+            "--executor",
+            "inline",
+            "--json",
+            *more,
+            env=env,
+        )
+        assert done.returncode == 0, done.stderr
+        found: dict[str, object] = json.loads(done.stdout)
+        return found
+
+    fitted = fitted_shards(3_000, os.cpu_count() or 1)
+    assert generate("3000")["shards"] == fitted
+    # A re-run (after a crash, or from a machine with other CPUs) keeps the store's count.
+    assert generate("3000")["shards"] == fitted
+    refused = run_cli(
+        "population", "generate", "--members", "4000", "--shards", str(fitted + 1), env=env
+    )
+    assert refused.returncode == 2
+    assert f"shards={fitted + 1}: the store of plan chronic has {fitted} shards" in refused.stderr

@@ -7,6 +7,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 from sqlalchemy.orm import Session
 
@@ -16,7 +17,7 @@ from mutualaid.errors import InputError, IntegrityError
 from mutualaid.membership import ChangeKind, ExitReason, MemberChange, MemberStatus
 from settlement.members import current_member
 from settlement.schema import MEMBERS, STATUS_CODES
-from settlement.store import Manifest, MemberStore
+from settlement.store import Manifest, MemberStore, fitted_shards
 
 AT = datetime(2026, 12, 1, tzinfo=UTC)
 
@@ -80,6 +81,43 @@ def test_writing_a_shard_twice_gives_the_same_bytes(tmp_path: Path) -> None:
     store = populated(tmp_path, list(range(1, 11)))
     again = store.write_shard("gen-1", 1, members_table(list(range(1, 11)), shards=3, shard=1))
     assert again == store.manifest("gen-1").shards[1]
+
+
+def test_ids_are_delta_encoded_and_the_other_columns_may_use_a_dictionary(
+    tmp_path: Path,
+) -> None:
+    store = populated(tmp_path, list(range(1, 3001)))
+    path = Path(store.shard_path("gen-1", 0))
+    chunks = pq.ParquetFile(path).metadata.row_group(0)
+    encodings = {
+        chunks.column(i).path_in_schema: set(chunks.column(i).encodings)
+        for i in range(chunks.num_columns)
+    }
+    for name in ("member_id", "payer_id"):
+        assert "DELTA_BINARY_PACKED" in encodings[name], encodings[name]
+        assert "RLE_DICTIONARY" not in encodings[name], encodings[name]
+    assert "RLE_DICTIONARY" in encodings["funds_fen"]  # one value repeated: a dictionary wins
+    assert pq.read_table(path).equals(members_table(list(range(1, 3001)), shards=3, shard=0))
+
+
+@pytest.mark.parametrize(
+    ("members", "workers", "shards"),
+    [
+        (1_000, 1, 1),
+        (1_000, 2, 2),
+        (1_000_000, 2, 2),
+        (10_000_000, 2, 8),  # 7 wanted: a last wave of one would leave a core idle
+        (30_000_000, 2, 20),
+        (450_000_000, 2, 300),
+        (450_000_000, 16, 304),
+    ],
+)
+def test_a_new_store_has_about_1_5m_members_a_shard_in_whole_waves(
+    members: int, workers: int, shards: int
+) -> None:
+    assert fitted_shards(members, workers) == shards
+    assert shards % workers == 0
+    assert members / shards <= 1_500_000
 
 
 def test_the_shard_count_is_fixed_for_life(tmp_path: Path) -> None:
