@@ -9,6 +9,11 @@ imports, `ray.init` for the engine) and by its steps (lock, debit):
 - **engine**: `lock_roster` and `debit` (attempt 0) through `settlement.engine` on local Ray:
   per shard, fold changes and age out, write the roster snapshot; fix the share; per shard,
   cap, family-ordered debit, ledger file and next accounts; then reconcile, manifest, SQL.
+  Its process starts Ray and stops it, as a `mutualaid settle` command does by default.
+- **engine_warm**: the same, joining a warm local Ray head (`infra.warmray`, what
+  `mutualaid dev up --warm-ray` starts) that the driver starts once before the first round
+  and stops after the last: a command's cost when Ray's fixed cost is paid once. Its memory
+  includes the head's processes. Its files must equal the engine's byte for byte.
 - **duckdb**: per population shard (families never cross a shard), at most two shards in
   flight, each on its own `threads=1` connection: the lock as one `COPY`, the debit as a
   window over the few narrow columns it needs, joined back on member_id for the next accounts.
@@ -22,11 +27,13 @@ members out and counts N, and the share follows from N as in the engine.
 
 Every side writes the files the engine writes, per shard: the roster snapshot, the ledger and
 the next accounts, with the engine's Arrow schemas (`settlement.schema`), its codec and level
-(zstd at pyarrow's default level 1) and row group size, rows in member_id order. After each
+(zstd at pyarrow's default level 1) and row group size, rows in member_id order. The engine
+and the floor also delta-encode the id columns (`settlement.schema.parquet_bytes`); the peers
+write with their own writers' encodings. After each
 run, every file of each peer is compared with the engine's, row for row; the floor's
-schemas too. Sides run interleaved (engine, duckdb, polars, floor, engine, ...) `--repeat`
-times. Memory is the peak resident set of a side's process with all its children (the local
-Ray cluster for the engine), sampled every 0.2 s. Prints a markdown table, then one JSON
+schemas too. Sides run interleaved (engine, engine_warm, duckdb, polars, floor, engine, ...)
+`--repeat` times. Memory is the peak resident set of a side's process with all its children
+(the local Ray cluster for the engine), sampled every 0.2 s. Prints a markdown table, then one JSON
 document on the last line; exits 1 if any peer's file differs from the engine's. The
 population is generated once per size under --workdir and reused; the engine's later
 snapshots and its database are reset before each of its runs, outside its timing.
@@ -35,6 +42,7 @@ snapshots and its database are reset before each of its runs, outside its timing
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import platform
@@ -50,7 +58,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pyarrow as pa
@@ -63,18 +71,21 @@ from mutualaid.calendar import latest_birth_date_for_age
 from mutualaid.membership import ExitReason, MemberStatus
 from mutualaid.plan import Plan
 from mutualaid.share import compute_share
-from settlement.schema import COVERED, EXIT_CODES, LEDGER, MEMBERS, STATUS_CODES
+from settlement.schema import COVERED, EXIT_CODES, LEDGER, MEMBERS, STATUS_CODES, parquet_bytes
 from settlement.snapshots import debit_snapshot, roster_snapshot
-from settlement.store import MemberStore, shard_file_name
+from settlement.store import MemberStore, fitted_shards, shard_file_name
+
+if TYPE_CHECKING:
+    from infra.warmray import WarmRay  # imported where used: the peers' processes skip it
 
 AS_OF = date(2026, 11, 1)
 PUBLICITY = date(2026, 11, 7)
 SHARING = date(2026, 11, 14)
 NOW = datetime(2026, 11, 20, tzinfo=UTC)
 PLAN_ID = "chronic"
-ROWS_PER_SHARD = 1_500_000
 AID_FEN_PER_MEMBER = 435  # a share of 4.70 yuan once the 8% fee is on, as in Aug 2020
-SIDES = ("engine", "duckdb", "polars", "floor")
+SIDES = ("engine", "engine_warm", "duckdb", "polars", "floor")
+ENGINES = ("engine", "engine_warm")
 PEERS = ("duckdb", "polars")
 IN_FLIGHT = 2  # shards a peer works on at once: one per core of the developers' machine
 # The engine writes with pyarrow's defaults: zstd at its default level, 1,048,576-row groups.
@@ -108,6 +119,12 @@ class Job:
     @property
     def database(self) -> Path:
         return self.work / "bench.db"
+
+    @property
+    def warm_ray(self) -> WarmRay:
+        from infra.warmray import WarmRay
+
+        return WarmRay(self.work / "warm-state")
 
     def store(self) -> MemberStore:
         return MemberStore.open(self.store_root, PLAN_ID)
@@ -409,7 +426,7 @@ def polars_debit(roster: Path, ledger: Path, accounts: Path, rules: Rules, share
 
 def _engine_write(table: pa.Table, path: Path) -> None:
     """As the engine writes a shard (`MemberStore.write_shard`) or a ledger."""
-    pq.write_table(table, path, compression="zstd", write_statistics=True)
+    path.write_bytes(parquet_bytes(table))
 
 
 def floor_lock(source: Path, roster: Path, rules: Rules) -> int:
@@ -500,16 +517,20 @@ def run_peer(side: str, job: Job, plan: Plan) -> dict[str, Any]:
     }
 
 
-def run_engine(job: Job, plan: Plan) -> dict[str, Any]:
+def run_engine(job: Job, plan: Plan, *, warm: bool) -> dict[str, Any]:
     """`lock_roster` and `debit` on local Ray, as the program runs them; the store is already
-    back on the population and the database holds only the plan."""
+    back on the population and the database holds only the plan. Warm: join the driver's warm
+    head, which must happen before Ray is imported (it reads its token then)."""
+    address = job.warm_ray.join() if warm else None
+    if warm and address is None:
+        raise RuntimeError("engine_warm: the warm Ray head is not running")
     import ray
 
     from infra.db import make_engine
     from settlement.engine import Settlement, debit, lock_roster
     from settlement.executor import RayExecutor, start_ray
 
-    start_ray(None)
+    start_ray(address)
     try:
         ctx = Settlement(
             db=make_engine(f"sqlite:///{job.database}"),
@@ -541,10 +562,12 @@ def run_engine(job: Job, plan: Plan) -> dict[str, Any]:
 
 class TreeRss:
     """Peak resident memory of a process and all its descendants (for the engine: the local
-    Ray cluster's GCS, raylet and workers), sampled every 0.2 s."""
+    Ray cluster's GCS, raylet and workers), and of the processes `also` names (the warm Ray
+    head's, which are not its children), sampled every 0.2 s."""
 
-    def __init__(self, pid: int) -> None:
+    def __init__(self, pid: int, also: Callable[[], list[Any]] | None = None) -> None:
         self.pid = pid
+        self.also = also
         self.peak_total = 0
         self.peak_main = 0
         self._stop = threading.Event()
@@ -564,10 +587,13 @@ class TreeRss:
             return
         while not self._stop.is_set():
             try:
-                total = mine = main.memory_info().rss
-                for child in main.children(recursive=True):
+                mine = main.memory_info().rss
+                others = {p.pid: p for p in main.children(recursive=True)}
+                others |= {p.pid: p for p in (self.also() if self.also else [])}
+                total = mine
+                for other in others.values():
                     try:
-                        total += child.memory_info().rss
+                        total += other.memory_info().rss
                     except psutil.Error:
                         continue
             except psutil.Error:
@@ -618,7 +644,7 @@ def run_side(side: str, job: Job) -> dict[str, Any]:
         stderr=subprocess.PIPE,
         text=True,
     )
-    memory = TreeRss(process.pid)
+    memory = TreeRss(process.pid, job.warm_ray.processes if side == "engine_warm" else None)
     out, err = process.communicate()
     process_s = time.perf_counter() - started
     memory.stop()
@@ -705,23 +731,26 @@ def summarise(job: Job, runs: dict[str, list[dict[str, Any]]]) -> dict[str, Any]
             "peak_rss_mib": round(max(f["peak_rss_mib"] for f in figures)),
             "peak_rss_mib_main_process": round(max(f["peak_rss_mib_main"] for f in figures)),
         }
+
+    def ratio(engine: dict[str, Any], other: dict[str, Any]) -> dict[str, float]:
+        return {
+            f"{what}_{stat}": round(engine[what][stat] / other[what][stat], 3)
+            for what in ("steps_s", "process_s")
+            for stat in ("min", "median")
+        }
+
+    # The best peer is the one a user would pick: the fastest whole process, median.
+    peers = [p for p in PEERS if p in sides]
+    best = min(peers, key=lambda p: float(sides[p]["process_s"]["median"])) if peers else None
     ratios: dict[str, Any] = {}
-    if "engine" in sides:
-        engine = sides["engine"]
-
-        def ratio(other: dict[str, Any]) -> dict[str, float]:
-            return {
-                f"{what}_{stat}": round(engine[what][stat] / other[what][stat], 3)
-                for what in ("steps_s", "process_s")
-                for stat in ("min", "median")
+    for engine in (e for e in ENGINES if e in sides):
+        if best is not None:
+            ratios[f"{engine}_over_best_peer"] = {
+                "peer": best,
+                **ratio(sides[engine], sides[best]),
             }
-
-        peers = [p for p in PEERS if p in sides]
-        if peers:
-            best = min(peers, key=lambda p: float(sides[p]["steps_s"]["median"]))
-            ratios["engine_over_best_peer"] = {"peer": best, **ratio(sides[best])}
         if "floor" in sides:
-            ratios["engine_over_floor"] = ratio(sides["floor"])
+            ratios[f"{engine}_over_floor"] = ratio(sides[engine], sides["floor"])
     return {"sides": sides, "ratios": ratios}
 
 
@@ -739,6 +768,8 @@ def markdown(result: dict[str, Any]) -> str:
         same = "(reference)" if check is None else ("yes" if check["ok"] else "NO")
         if side == "floor" and check is not None:
             same = "schemas " + ("yes" if check["ok"] else "NO")
+        if side == "engine_warm" and check is not None:
+            same = "byte for byte " + ("yes" if check["ok"] else "NO")
         cells = [
             f"{s[k]['min']:.2f} / {s[k]['median']:.2f}"
             for k in ("process_s", "lock_s", "debit_s", "steps_s")
@@ -747,6 +778,8 @@ def markdown(result: dict[str, Any]) -> str:
             f"| {side} | {' | '.join(cells)} | {s['members_per_s_steps_median']:,} "
             f"| {s['peak_rss_mib']:,} | {same} |"
         )
+    if result.get("warm_ray_start_s") is not None:
+        lines.append(f"\nwarm Ray head started once, in {result['warm_ray_start_s']:.2f} s")
     for name, r in result["ratios"].items():
         label = f"{name} ({r['peer']})" if "peer" in r else name
         lines.append(
@@ -772,6 +805,52 @@ def machine() -> dict[str, Any]:
     }
 
 
+def run_round_side(
+    side: str,
+    job: Job,
+    source: PlanSource,
+    reference: dict[str, Any],
+    checks: dict[str, dict[str, Any]],
+) -> dict[str, Any]:
+    """One run of one side, then its check against the engine's files: a peer's and the
+    floor's by their rows and schemas, the warm engine's byte for byte. The engine's run
+    fills `reference` (its figures and its files' digests)."""
+    if side in ENGINES:
+        prepare_engine(job, source)
+    else:
+        shutil.rmtree(job.work / side, ignore_errors=True)
+    figures = run_side(side, job)
+    if side == "engine":
+        reference.clear()
+        reference.update(figures, digests=engine_digests(job))
+        return figures
+    problems = []
+    if side == "engine_warm":
+        if engine_digests(job) != reference["digests"]:
+            problems.append("its files are not byte-identical to the engine's")
+    else:
+        problems = check_side(side, job)
+    if side != "floor":
+        for key in ("roster", "share_fen", "paid_fen", "unpaid_fen", "subsidy_fen"):
+            if figures[key] != reference[key]:
+                problems.append(f"{key} {figures[key]}, the engine's {reference[key]}")
+    check = checks[side]
+    check["runs_checked"] += 1
+    check["problems"] = (check["problems"] + problems)[:20]
+    check["ok"] = check["ok"] and not problems
+    shutil.rmtree(job.work / side, ignore_errors=True)
+    return figures
+
+
+def engine_digests(job: Job) -> dict[str, str]:
+    """The sha256 of every file the engine wrote a shard (roster, ledger, next accounts)."""
+    return {
+        f"{kind}/{shard}": hashlib.sha256(job.engine_file(kind, shard).read_bytes()).hexdigest()
+        for shard in range(job.shards)
+        for kind in FILES
+    }
+
+
 def drive(job: Job, source: PlanSource, sides: Sequence[str], repeat: int) -> dict[str, Any]:
     plan = source.plan
     log = sys.stderr
@@ -781,34 +860,27 @@ def drive(job: Job, source: PlanSource, sides: Sequence[str], repeat: int) -> di
     checks: dict[str, dict[str, Any]] = {
         side: {"ok": True, "runs_checked": 0, "problems": []} for side in sides if side != "engine"
     }
-    reference: dict[str, Any] = {}
-    for round_ in range(repeat):
-        for side in sides:
-            if side == "engine":
-                prepare_engine(job, source)
-            else:
-                shutil.rmtree(job.work / side, ignore_errors=True)
-            figures = run_side(side, job)
-            runs[side].append(figures)
-            print(
-                f"run {round_ + 1}/{repeat} {side}: process {figures['process_s']:.2f} s, "
-                f"lock {figures['lock_s']:.2f} s, debit {figures['debit_s']:.2f} s",
-                file=log,
-                flush=True,
-            )
-            if side == "engine":
-                reference = figures
-                continue
-            check = checks[side]
-            check["runs_checked"] += 1
-            problems = check_side(side, job)
-            if side != "floor":
-                for key in ("roster", "share_fen", "paid_fen", "unpaid_fen", "subsidy_fen"):
-                    if figures[key] != reference[key]:
-                        problems.append(f"{key} {figures[key]}, the engine's {reference[key]}")
-            check["problems"] = (check["problems"] + problems)[:20]
-            check["ok"] = check["ok"] and not problems
-            shutil.rmtree(job.work / side, ignore_errors=True)
+    warm_start_s = None
+    if "engine_warm" in sides:
+        started = time.perf_counter()
+        job.warm_ray.up()
+        warm_start_s = round(time.perf_counter() - started, 2)
+        print(f"warm Ray head started in {warm_start_s} s", file=log, flush=True)
+    try:
+        reference: dict[str, Any] = {}
+        for round_ in range(repeat):
+            for side in sides:
+                figures = run_round_side(side, job, source, reference, checks)
+                runs[side].append(figures)
+                print(
+                    f"run {round_ + 1}/{repeat} {side}: process {figures['process_s']:.2f} s, "
+                    f"lock {figures['lock_s']:.2f} s, debit {figures['debit_s']:.2f} s",
+                    file=log,
+                    flush=True,
+                )
+    finally:
+        if warm_start_s is not None:
+            job.warm_ray.down()
     first = runs["engine"][0]
     result: dict[str, Any] = {
         "date": date.today().isoformat(),
@@ -823,6 +895,7 @@ def drive(job: Job, source: PlanSource, sides: Sequence[str], repeat: int) -> di
         "share_fen": first["share_fen"],
         "parquet": f"zstd level {ZSTD_LEVEL}, row groups of {ROW_GROUP_ROWS:,} rows",
         "peer_shards_in_flight": IN_FLIGHT,
+        "warm_ray_start_s": warm_start_s,
         **summarise(job, runs),
         "checks": checks,
         "runs": runs,
@@ -836,14 +909,16 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--members", type=int, default=1_000_000)
-    parser.add_argument("--shards", type=int, default=0, help="default: ~1.5M members a shard")
+    parser.add_argument(
+        "--shards", type=int, default=0, help="default: ~1.5M a shard, whole waves over the CPUs"
+    )
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--workdir", default="benchmarks/.work")
     parser.add_argument("--repeat", type=int, default=3, help="runs of each side, interleaved")
     parser.add_argument("--sides", default=",".join(SIDES), help="the engine first: the reference")
     parser.add_argument("--side", choices=SIDES, help=argparse.SUPPRESS)
     args = parser.parse_args()
-    shards = args.shards or max(2, -(-args.members // ROWS_PER_SHARD))
+    shards = args.shards or fitted_shards(args.members, os.cpu_count() or 1)
     job = Job(
         members=args.members,
         shards=shards,
@@ -851,8 +926,8 @@ def main() -> None:
         workdir=Path(args.workdir).resolve(),
     )
     source = next(s for s in builtin_plan_sources() if s.plan.id == PLAN_ID)
-    if args.side == "engine":
-        print(json.dumps(run_engine(job, source.plan)))
+    if args.side in ENGINES:
+        print(json.dumps(run_engine(job, source.plan, warm=args.side == "engine_warm")))
         return
     if args.side is not None:
         print(json.dumps(run_peer(args.side, job, source.plan)))

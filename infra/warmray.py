@@ -66,7 +66,7 @@ class WarmRay:
         address = str(saved["address"])
         host, _, port = address.rpartition(":")
         # The port alone proves nothing after a reboot: another program may hold it now.
-        running = port_open(host, int(port)) and bool(self._processes())
+        running = port_open(host, int(port)) and bool(self.processes())
         return WarmRayStatus(running=running, address=address, cpus=int(saved["cpus"]))
 
     def up(self) -> WarmRayStatus:
@@ -102,12 +102,12 @@ class WarmRay:
 
     def down(self) -> bool:
         """Stop the head and its workers; returns whether anything ran."""
-        stopped = stop_processes(self._processes())
+        stopped = stop_processes(self.processes())
         shutil.rmtree(self.temp_dir, ignore_errors=True)
         self.record.unlink(missing_ok=True)
         return stopped
 
-    def _processes(self) -> list[psutil.Process]:
+    def processes(self) -> list[psutil.Process]:
         """The head's processes: each names its temp folder; workers are their children."""
         found: dict[int, psutil.Process] = {}
         for process in psutil.process_iter(["cmdline"]):

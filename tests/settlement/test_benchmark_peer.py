@@ -230,10 +230,24 @@ def test_the_benchmark_runs_every_side_and_finds_the_peers_identical(tmp_path: P
     for peer in PEERS:
         assert figures["checks"][peer] == {"ok": True, "runs_checked": 1, "problems": []}
     assert figures["checks"]["floor"]["ok"] is True
-    assert list(figures["sides"]) == ["engine", "duckdb", "polars", "floor"]
+    assert figures["checks"]["engine_warm"] == {"ok": True, "runs_checked": 1, "problems": []}
+    assert list(figures["sides"]) == ["engine", "engine_warm", "duckdb", "polars", "floor"]
     for side in figures["sides"].values():
         assert side["runs"] == 1
         assert 0 < side["steps_s"]["median"] < side["process_s"]["median"]
         assert side["peak_rss_mib"] > 0
-    assert figures["ratios"]["engine_over_best_peer"]["peer"] in PEERS
+    # The warm head was started once, counted in the warm engine's memory, and stopped after.
+    assert figures["warm_ray_start_s"] > 0
+    assert (
+        figures["sides"]["engine_warm"]["peak_rss_mib"]
+        > 2 * (figures["sides"]["engine_warm"]["peak_rss_mib_main_process"])
+    )
+    bench = benchmark_module()
+    job = bench.Job(members=20000, shards=2, seed=7, workdir=tmp_path)
+    assert job.warm_ray.status().running is False and not job.warm_ray.processes()
+    best = min(PEERS, key=lambda p: figures["sides"][p]["process_s"]["median"])
+    for engine in ("engine", "engine_warm"):
+        assert figures["ratios"][f"{engine}_over_best_peer"]["peer"] == best
+        assert figures["ratios"][f"{engine}_over_floor"]["process_s_median"] > 0
     assert "| engine |" in result.stdout and "| floor |" in result.stdout
+    assert "| engine_warm |" in result.stdout and "byte for byte yes" in result.stdout
