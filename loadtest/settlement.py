@@ -161,6 +161,7 @@ class StepFigures:
     members_per_s: float
     peak_rss_mib_driver: float
     peak_rss_mib_with_ray: float
+    bytes_written: int  # what the step added to the store (snapshots, ledgers, markers)
     paid_fen: int | None = None  # None for the lock
     unpaid_fen: int | None = None
     removed: int | None = None
@@ -331,7 +332,7 @@ def _one_size(
         with unit_of_work(db) as session:
             PlanRepository(session).record(plan_source, at=roster_cutoff(PUBLICITY))
         ctx = Settlement(db=db, store_root=root, plan=plan, executor=executor)
-        steps, runs, roster = _steps(ctx, members, console)
+        steps, runs, roster = _steps(ctx, Path(root), members, console)
         began = time.perf_counter()
         reconciliation = reconcile_period(ctx, PUBLICITY)
         reconcile_s = round(time.perf_counter() - began, 2)
@@ -359,17 +360,19 @@ def _one_size(
 
 
 def _steps(
-    ctx: Settlement, members: int, console: Console
+    ctx: Settlement, root: Path, members: int, console: Console
 ) -> tuple[list[StepFigures], list[RunResult], int]:
     """The lock, the debit and every retry, each at 00:00 of its own program day, as the
     period workflow runs them."""
     figures: list[StepFigures] = []
 
     def timed(name: str, step: Callable[[], Result]) -> Result:
+        before = _folder_bytes(root)
         with PeakRss() as memory:
             began = time.perf_counter()
             result = step()
             seconds = time.perf_counter() - began
+        written = _folder_bytes(root) - before
         run = result if isinstance(result, RunResult) else None
         figures.append(
             StepFigures(
@@ -378,12 +381,16 @@ def _steps(
                 members_per_s=round(members / seconds) if seconds > 0 else 0.0,
                 peak_rss_mib_driver=round(memory.peak_self / 2**20, 1),
                 peak_rss_mib_with_ray=round(memory.peak_total / 2**20, 1),
+                bytes_written=written,
                 paid_fen=run.paid_fen if run else None,
                 unpaid_fen=run.unpaid_fen if run else None,
                 removed=run.removed if run else None,
             )
         )
-        console.print(f"N {members:,}: {name} {seconds:.2f} s ({members / seconds:,.0f} members/s)")
+        console.print(
+            f"N {members:,}: {name} {seconds:.2f} s ({members / seconds:,.0f} members/s), "
+            f"{written / 1e6:,.1f} MB written"
+        )
         return result
 
     locked = timed("lock", lambda: lock_roster(ctx, PUBLICITY, now=roster_cutoff(PUBLICITY)))
@@ -503,6 +510,7 @@ def _html(report: SettlementReport) -> str:
                         "members/s": f"{s.members_per_s:,.0f}",
                         "peak MiB (driver)": f"{s.peak_rss_mib_driver:,.0f}",
                         "peak MiB (with Ray)": f"{s.peak_rss_mib_with_ray:,.0f}",
+                        "MB written": f"{s.bytes_written / 1e6:,.1f}",
                         "paid fen": "" if s.paid_fen is None else f"{s.paid_fen:,}",
                         "unpaid fen": "" if s.unpaid_fen is None else f"{s.unpaid_fen:,}",
                         "removed": "" if s.removed is None else f"{s.removed:,}",
@@ -556,3 +564,13 @@ def _table(rows: list[dict[str, str]]) -> str:
         for row in rows
     )
     return f"<table><tr>{head}</tr>{body}</table>"
+
+
+def _folder_bytes(folder: Path) -> int:
+    """The bytes of every file under a local store folder (staging debris included: a step
+    leaves none once it is done)."""
+    return sum(
+        os.path.getsize(os.path.join(parent, name))
+        for parent, _, names in os.walk(folder)
+        for name in names
+    )

@@ -50,6 +50,10 @@ def test_a_sweep_runs_every_step_checks_the_money_and_charts_it(tmp_path: Path) 
         assert all(
             s["peak_rss_mib_with_ray"] >= s["peak_rss_mib_driver"] > 0 for s in size["steps"]
         )
+        # Every step adds files; a retry writes the owing families' rows, not the shards.
+        written = {s["step"]: s["bytes_written"] for s in size["steps"]}
+        assert all(b > 0 for b in written.values()), written
+        assert written["retry 1"] * 3 < written["debit"], written
         # The last retry removes the members still unpaid, and only it.
         assert [s["removed"] for s in size["steps"][1:-1]] == [0] * 5
         assert size["steps"][-1]["removed"] > 0
