@@ -73,7 +73,7 @@ from mutualaid.plan import Plan
 from mutualaid.share import compute_share
 from settlement.schema import COVERED, EXIT_CODES, LEDGER, MEMBERS, STATUS_CODES, parquet_bytes
 from settlement.snapshots import debit_snapshot, roster_snapshot
-from settlement.store import MemberStore, fitted_shards, shard_file_name
+from settlement.store import MemberStore, fitted_shards, local_cpus, shard_file_name
 
 if TYPE_CHECKING:
     from infra.warmray import WarmRay  # imported where used: the peers' processes skip it
@@ -562,12 +562,13 @@ def run_engine(job: Job, plan: Plan, *, warm: bool) -> dict[str, Any]:
 
 class TreeRss:
     """Peak resident memory of a process and all its descendants (for the engine: the local
-    Ray cluster's GCS, raylet and workers), and of the processes `also` names (the warm Ray
-    head's, which are not its children), sampled every 0.2 s."""
+    Ray cluster's GCS, raylet and workers), and of the processes under `also` (the warm Ray
+    head's, which are not its children), sampled every 0.2 s. One read of the process table a
+    sample, whatever the side, so sampling costs every side the same."""
 
-    def __init__(self, pid: int, also: Callable[[], list[Any]] | None = None) -> None:
+    def __init__(self, pid: int, also: Sequence[int] = ()) -> None:
         self.pid = pid
-        self.also = also
+        self.roots = (pid, *also)
         self.peak_total = 0
         self.peak_main = 0
         self._stop = threading.Event()
@@ -581,25 +582,25 @@ class TreeRss:
     def _run(self) -> None:
         import psutil  # type: ignore[import-untyped]
 
-        try:
-            main = psutil.Process(self.pid)
-        except psutil.Error:
-            return
         while not self._stop.is_set():
-            try:
-                mine = main.memory_info().rss
-                others = {p.pid: p for p in main.children(recursive=True)}
-                others |= {p.pid: p for p in (self.also() if self.also else [])}
-                total = mine
-                for other in others.values():
-                    try:
-                        total += other.memory_info().rss
-                    except psutil.Error:
-                        continue
-            except psutil.Error:
+            rss: dict[int, int] = {}
+            children: dict[int, list[int]] = {}
+            for process in psutil.process_iter(["ppid", "memory_info"]):
+                memory = process.info["memory_info"]
+                if memory is not None:
+                    rss[process.pid] = memory.rss
+                    children.setdefault(process.info["ppid"], []).append(process.pid)
+            if self.pid not in rss:
                 return
-            self.peak_total = max(self.peak_total, total)
-            self.peak_main = max(self.peak_main, mine)
+            seen: set[int] = set()
+            waiting = [p for p in self.roots if p in rss]
+            while waiting:
+                pid = waiting.pop()
+                if pid not in seen:
+                    seen.add(pid)
+                    waiting += children.get(pid, [])
+            self.peak_total = max(self.peak_total, sum(rss[p] for p in seen))
+            self.peak_main = max(self.peak_main, rss[self.pid])
             self._stop.wait(0.2)
 
 
@@ -637,6 +638,8 @@ def prepare_engine(job: Job, source: PlanSource) -> None:
 
 def run_side(side: str, job: Job) -> dict[str, Any]:
     """One side as a process of its own: wall time of the whole process, its steps, memory."""
+    # The warm head's processes, found once: the sampler follows their descendants.
+    head = [p.pid for p in job.warm_ray.processes()] if side == "engine_warm" else []
     started = time.perf_counter()
     process = subprocess.Popen(
         [sys.executable, str(Path(__file__).resolve()), f"--side={side}", *job.args()],
@@ -644,7 +647,7 @@ def run_side(side: str, job: Job) -> dict[str, Any]:
         stderr=subprocess.PIPE,
         text=True,
     )
-    memory = TreeRss(process.pid, job.warm_ray.processes if side == "engine_warm" else None)
+    memory = TreeRss(process.pid, head if side == "engine_warm" else ())
     out, err = process.communicate()
     process_s = time.perf_counter() - started
     memory.stop()
@@ -843,11 +846,19 @@ def run_round_side(
 
 
 def engine_digests(job: Job) -> dict[str, str]:
-    """The sha256 of every file the engine wrote a shard (roster, ledger, next accounts)."""
+    """The sha256 of every file the engine's two steps wrote: the roster and debit snapshots
+    (shards, owing files, manifests) and the sharing day's ledgers with their done markers."""
+    store = job.store()
+    folders = [
+        Path(store.snapshot_dir(roster_snapshot(PUBLICITY))),
+        Path(store.snapshot_dir(debit_snapshot(PUBLICITY, 0))),
+        Path(store.ledger_dir(PUBLICITY.isoformat(), 0)),
+    ]
     return {
-        f"{kind}/{shard}": hashlib.sha256(job.engine_file(kind, shard).read_bytes()).hexdigest()
-        for shard in range(job.shards)
-        for kind in FILES
+        str(path.relative_to(job.work)): hashlib.sha256(path.read_bytes()).hexdigest()
+        for folder in folders
+        for path in sorted(folder.rglob("*"))
+        if path.is_file()
     }
 
 
@@ -861,12 +872,13 @@ def drive(job: Job, source: PlanSource, sides: Sequence[str], repeat: int) -> di
         side: {"ok": True, "runs_checked": 0, "problems": []} for side in sides if side != "engine"
     }
     warm_start_s = None
-    if "engine_warm" in sides:
-        started = time.perf_counter()
-        job.warm_ray.up()
-        warm_start_s = round(time.perf_counter() - started, 2)
-        print(f"warm Ray head started in {warm_start_s} s", file=log, flush=True)
     try:
+        if "engine_warm" in sides:
+            job.warm_ray.down()  # one left by a killed run: start afresh, so the start is timed
+            started = time.perf_counter()
+            job.warm_ray.up()
+            warm_start_s = round(time.perf_counter() - started, 2)
+            print(f"warm Ray head started in {warm_start_s} s", file=log, flush=True)
         reference: dict[str, Any] = {}
         for round_ in range(repeat):
             for side in sides:
@@ -879,7 +891,7 @@ def drive(job: Job, source: PlanSource, sides: Sequence[str], repeat: int) -> di
                     flush=True,
                 )
     finally:
-        if warm_start_s is not None:
+        if "engine_warm" in sides:
             job.warm_ray.down()
     first = runs["engine"][0]
     result: dict[str, Any] = {
@@ -918,7 +930,7 @@ def main() -> None:
     parser.add_argument("--sides", default=",".join(SIDES), help="the engine first: the reference")
     parser.add_argument("--side", choices=SIDES, help=argparse.SUPPRESS)
     args = parser.parse_args()
-    shards = args.shards or fitted_shards(args.members, os.cpu_count() or 1)
+    shards = args.shards or fitted_shards(args.members, local_cpus())
     job = Job(
         members=args.members,
         shards=shards,

@@ -54,7 +54,7 @@ from settlement.engine import RunResult, Settlement, debit, lock_roster, retry
 from settlement.executor import RayExecutor, start_ray
 from settlement.population import PopulationSpec, generate_population
 from settlement.reconcile_period import PeriodReconciliation, reconcile_period
-from settlement.store import ROWS_PER_SHARD, MemberStore, fitted_shards
+from settlement.store import ROWS_PER_SHARD, MemberStore, fitted_shards, local_cpus
 
 # The benchmark's calendar (`benchmarks/settlement.py`): a population drawn on the 1st, the
 # roster locked on the 7th, the debit on the 14th and its retries on the days after.
@@ -119,7 +119,7 @@ def parse_sweep(text: str) -> tuple[int, ...]:
 def default_shards(members: int) -> int:
     """The load test's shard count: the store's own fit of about 1.5 million members a shard
     in whole waves over this machine's CPUs."""
-    return fitted_shards(members, os.cpu_count() or 1)
+    return fitted_shards(members, local_cpus())
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

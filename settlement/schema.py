@@ -64,8 +64,8 @@ ID_ENCODING = {"member_id": "DELTA_BINARY_PACKED", "payer_id": "DELTA_BINARY_PAC
 
 def parquet_bytes(table: pa.Table) -> bytes:
     """The Parquet bytes of a table of member rows or ledger rows: zstd at its default level,
-    statistics for row-group pruning, ids delta-encoded. Depends only on the table, so a
-    rewrite after a crash is byte-identical."""
+    statistics for row-group pruning, ids delta-encoded. Depends only on the table (and the
+    pyarrow version, which the footer names), so a rewrite after a crash is byte-identical."""
     ids = {name: enc for name, enc in ID_ENCODING.items() if name in table.column_names}
     sink = pa.BufferOutputStream()
     pq.write_table(
@@ -76,7 +76,8 @@ def parquet_bytes(table: pa.Table) -> bytes:
         use_dictionary=[name for name in table.column_names if name not in ids],
         column_encoding=ids or None,
     )
-    return bytes(sink.getvalue().to_pybytes())
+    data: bytes = sink.getvalue().to_pybytes()
+    return data
 
 
 def groups_to_mask(groups: tuple[int, ...]) -> int:

@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os.path
+import os
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -50,6 +50,12 @@ from settlement.snapshots import chain_position
 # the Parquet files stay large enough that reading and writing them is not dominated by
 # per-file costs (measured in benchmarks/README.md).
 ROWS_PER_SHARD = 1_500_000
+
+
+def local_cpus() -> int:
+    """The CPUs this process may run on (its affinity, which container limits narrow), not the
+    host's count."""
+    return len(os.sched_getaffinity(0)) or 1
 
 
 def fitted_shards(members: int, workers: int) -> int:

@@ -7,7 +7,6 @@ JSON document. Every error is one line and exit 2, before anything is written.
 from __future__ import annotations
 
 import dataclasses
-import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -37,7 +36,7 @@ from settlement.steps import (
     lock_step,
     retry_step,
 )
-from settlement.store import MemberStore, fitted_shards
+from settlement.store import MemberStore, fitted_shards, local_cpus
 from workers.output import console, emit, errors
 from workers.stack import plan_sources, prepare_database, program_today, recorded_clock
 
@@ -80,22 +79,19 @@ def population_generate(
     settings = load_settings()
     plan = get_plan(plan_sources(settings), plan_id)
     root = absolute_store_root(store or settings.store_root)
-    if shards is None:
-        shards = (
-            MemberStore.open(root, plan.id).shards
-            if MemberStore.exists(root, plan.id)
-            else fitted_shards(members, os.cpu_count() or 1)
-        )
     spec = PopulationSpec(
         members=members,
-        shards=shards,
+        shards=shards if shards is not None else fitted_shards(members, local_cpus()),
         seed=seed,
         as_of=parse_date(as_of, field="as_of") if as_of else program_today(settings),
         cannot_pay=_fraction("cannot_pay", cannot_pay),
         pays_late=_fraction("pays_late", pays_late),
     )
-    check_spec(plan, spec)
-    with _bar(f"population {plan.id}", shards) as advance:
+    check_spec(plan, spec)  # the arguments first, before the store is read
+    if shards is None and MemberStore.exists(root, plan.id):
+        # The count is fixed for life: a re-run without --shards keeps the store's own.
+        spec = dataclasses.replace(spec, shards=MemberStore.open(root, plan.id).shards)
+    with _bar(f"population {plan.id}", spec.shards) as advance:
         manifest = generate_population(
             root,
             plan,

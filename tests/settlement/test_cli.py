@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import pytest
 
-from settlement.store import fitted_shards
+from settlement.store import fitted_shards, local_cpus
 from tests.helpers import run_cli
 
 
@@ -191,7 +190,7 @@ def test_population_shards_default_to_the_fit_for_this_machine_then_to_the_store
         found: dict[str, object] = json.loads(done.stdout)
         return found
 
-    fitted = fitted_shards(3_000, os.cpu_count() or 1)
+    fitted = fitted_shards(3_000, local_cpus())
     assert generate("3000")["shards"] == fitted
     # A re-run (after a crash, or from a machine with other CPUs) keeps the store's count.
     assert generate("3000")["shards"] == fitted
