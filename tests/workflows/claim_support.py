@@ -13,7 +13,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Engine
-from temporalio.api.enums.v1 import IndexedValueType
+from temporalio.api.enums.v1 import EventType, IndexedValueType
 from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
 from temporalio.client import Client, WorkflowHandle
 from temporalio.service import RPCError
@@ -275,6 +275,33 @@ async def timeline_of(handle: WorkflowHandle[Any, Any]) -> list[msg.TimelineEntr
         msg.TIMELINE, result_type=list[msg.TimelineEntry]
     )
     return entries
+
+
+CLOSING_EVENTS = {
+    EventType.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED,
+    EventType.EVENT_TYPE_WORKFLOW_EXECUTION_FAILED,
+    EventType.EVENT_TYPE_WORKFLOW_EXECUTION_TIMED_OUT,
+    EventType.EVENT_TYPE_WORKFLOW_EXECUTION_TERMINATED,
+    EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CANCELED,
+    EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CONTINUED_AS_NEW,
+}
+
+
+async def closed_result(handle: WorkflowHandle[Any, Any], *, timeout: float = 20.0) -> Any:
+    """The result of a workflow once it has closed, polled in real time. Awaiting `result()`
+    of a running workflow lets the time-skipping server skip time, which runs every other
+    open claim's timers meanwhile; a test with two claims open waits for one's close this way
+    instead (a closed workflow's result returns at once)."""
+
+    async def closed() -> bool:
+        # From the history, not `describe()`: the test server's search attributes do not
+        # decode in the SDK's describe.
+        last = (await handle.fetch_history()).events[-1].event_type
+        assert last in CLOSING_EVENTS, f"{handle.id} still running (last event {last})"
+        return True
+
+    await eventually(closed, timeout=timeout, what=f"{handle.id} to close")
+    return await handle.result()
 
 
 async def wait_until(
