@@ -11,26 +11,30 @@ from settlement.store import fitted_shards, local_cpus
 from tests.helpers import run_cli
 
 
-@pytest.fixture(scope="module")
-def state(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    folder = tmp_path_factory.mktemp("settle-cli")
-    env = {"MUTUALAID_STATE_DIR": str(folder)}
-    generated = run_cli(
+def generated(state: Path, members: int, *more: str) -> dict[str, object]:
+    """`population generate` in a state folder, inline, as of 2026-10-01; its JSON answer."""
+    done = run_cli(
         "population",
         "generate",
         "--members",
-        "2000",
-        "--shards",
-        "2",
+        str(members),
         "--as-of",
         "2026-10-01",
         "--executor",
         "inline",
         "--json",
-        env=env,
+        *more,
+        env={"MUTUALAID_STATE_DIR": str(state)},
     )
-    assert generated.returncode == 0, generated.stderr
-    assert json.loads(generated.stdout)["members"] == 2000
+    assert done.returncode == 0, done.stderr
+    answer: dict[str, object] = json.loads(done.stdout)
+    return answer
+
+
+@pytest.fixture(scope="module")
+def state(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("settle-cli")
+    assert generated(folder, 2000, "--shards", "2")["members"] == 2000
     return folder
 
 
@@ -170,32 +174,18 @@ def test_settle_status_lists_periods_and_runs(state: Path) -> None:
 def test_population_shards_default_to_the_fit_for_this_machine_then_to_the_stores_own(
     tmp_path: Path,
 ) -> None:
-    env = {"MUTUALAID_STATE_DIR": str(tmp_path)}
-
-    def generate(members: str, *more: str) -> dict[str, object]:
-        done = run_cli(
-            "population",
-            "generate",
-            "--members",
-            members,
-            "--as-of",
-            "2026-10-01",
-            "--executor",
-            "inline",
-            "--json",
-            *more,
-            env=env,
-        )
-        assert done.returncode == 0, done.stderr
-        found: dict[str, object] = json.loads(done.stdout)
-        return found
-
     fitted = fitted_shards(3_000, local_cpus())
-    assert generate("3000")["shards"] == fitted
+    assert generated(tmp_path, 3000)["shards"] == fitted
     # A re-run (after a crash, or from a machine with other CPUs) keeps the store's count.
-    assert generate("3000")["shards"] == fitted
+    assert generated(tmp_path, 3000)["shards"] == fitted
     refused = run_cli(
-        "population", "generate", "--members", "4000", "--shards", str(fitted + 1), env=env
+        "population",
+        "generate",
+        "--members",
+        "4000",
+        "--shards",
+        str(fitted + 1),
+        env={"MUTUALAID_STATE_DIR": str(tmp_path)},
     )
     assert refused.returncode == 2
     assert f"shards={fitted + 1}: the store of plan chronic has {fitted} shards" in refused.stderr
