@@ -9,6 +9,7 @@ from pathlib import Path
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError
@@ -122,3 +123,19 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
 def current_revision(engine: Engine) -> str | None:
     with engine.connect() as connection:
         return MigrationContext.configure(connection).get_current_revision()
+
+
+def open_database(url: str) -> Engine:
+    """The configured database, refused unless its schema is current (migrating is
+    `mutualaid db upgrade`'s job, never a side effect of starting a process)."""
+    engine = make_engine(url)
+    head = ScriptDirectory.from_config(alembic_config(engine)).get_current_head()
+    revision = current_revision(engine)
+    if revision != head:
+        engine.dispose()
+        raise InputError(
+            "MUTUALAID_DATABASE_URL",
+            redacted(url),
+            f"schema is at {revision}, not {head}; run `mutualaid db upgrade`",
+        )
+    return engine

@@ -15,8 +15,8 @@ from infra.db import reading, unit_of_work
 from infra.repositories import ActorRepository
 from mutualaid.claim_roles import STAFF_ROLES, Role, check_actor_name
 from mutualaid.errors import InputError
-from workers.claims_client import JsonFlag, database
-from workers.output import emit
+from workers.claims_client import database
+from workers.output import JsonFlag, emit
 
 actors_app = typer.Typer(
     help="Staff (reviewers, investigators, operators): register and list them.",

@@ -31,7 +31,6 @@ from mutualaid.claim_roles import Role
 from workers import claims_actors as actors
 from workers.claims_client import (
     ClaimArg,
-    JsonFlag,
     claim_now,
     recorded_claim,
     run_step,
@@ -44,9 +43,9 @@ from workers.claims_search import claims_query, find_claims, period_key
 from workers.claims_standin import standin
 from workers.claims_views import listed_row, reported_row, show_claim, show_record
 from workers.claims_votes import read_votes, send_votes
-from workers.output import emit
+from workers.exits import exits_explicitly
+from workers.output import JsonFlag, emit
 from workers.stack import plan_sources
-from workers.worker import exits_explicitly
 
 claims_app = typer.Typer(
     help="Claims: report, review, investigate, decide, appeal, vote, object; list and show.",

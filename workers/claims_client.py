@@ -19,7 +19,7 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 
 from infra.claim_steps import NoAnswerError, claim_handle, claim_query, claim_status, send_step
 from infra.config import Settings, load_settings
-from infra.db import reading
+from infra.db import open_database, reading
 from infra.repositories import ClaimRepository
 from infra.temporal import connect
 from messages import claims as msg
@@ -27,12 +27,10 @@ from mutualaid.claim import ClaimState
 from mutualaid.claim_roles import check_actor_name
 from mutualaid.errors import InputError, NotYetError
 from workers.output import emit
-from workers.worker import open_database
 from workflows.search_attributes import CLAIM_STATE, MEMBER_ID, PLAN_ID
 
 T = TypeVar("T")
 
-JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON for machines.")]
 ClaimArg = Annotated[str, typer.Argument(help="The claim id (see `claims list`).")]
 
 
@@ -182,7 +180,7 @@ def member_id_of(member: int, field: str) -> int:
 
 @contextmanager
 def database(settings: Settings) -> Iterator[Engine]:
-    engine = open_database(settings)
+    engine = open_database(settings.database_url)
     try:
         yield engine
     finally:

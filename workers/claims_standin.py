@@ -29,8 +29,8 @@ from workers.claims_client import (
     member_id_of,
     with_client,
 )
+from workers.exits import exits_explicitly
 from workers.stack import plan_sources, program_today
-from workers.worker import exits_explicitly
 
 standin = typer.Typer(
     help="Stand-ins for other parts of the program (member joins, the juror test, the "

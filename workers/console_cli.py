@@ -14,9 +14,9 @@ from infra.plans import get_plan
 from infra.repositories import ConsoleUserRepository
 from mutualaid.access import USER_ROLES, ConsoleRole
 from mutualaid.errors import InputError
-from workers.claims_client import JsonFlag, database, member_id_of
+from workers.claims_client import database, member_id_of
 from workers.console_serve import console_context, console_server, console_url
-from workers.output import emit, errors
+from workers.output import JsonFlag, emit, errors
 from workers.stack import plan_sources, prepare_database
 
 users = typer.Typer(

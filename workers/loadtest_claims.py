@@ -23,7 +23,7 @@ from loadtest.claims import ClaimsLoad, check_run_id, clean_run, new_run_id, run
 from loadtest.executor import Load, parse_duration
 from mutualaid.errors import InputError
 from simulation.scenario import load_scenario
-from workers.worker import exits_explicitly
+from workers.exits import exits_explicitly
 
 NOOP = "noop"
 

@@ -27,8 +27,8 @@ from loadtest.settlement import (
 )
 from mutualaid.errors import InputError
 from settlement.steps import job_server
+from workers.exits import exits_explicitly
 from workers.stack import plan_sources
-from workers.worker import exits_explicitly
 
 PLAN_ID = "chronic"
 

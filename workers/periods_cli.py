@@ -23,10 +23,10 @@ from messages.periods import PeriodState
 from mutualaid.calendar import is_publicity_day, parse_date
 from mutualaid.errors import InputError, RefusedError
 from mutualaid.money import format_fen
-from workers.output import emit
+from workers.exits import exits_explicitly
+from workers.output import JsonFlag, emit
 from workers.schedules import apply_schedules, backfill
 from workers.stack import deployment_clock, plan_sources, prepare_database
-from workers.worker import exits_explicitly
 from workflows.period import PeriodWorkflow
 
 periods = typer.Typer(
@@ -34,7 +34,6 @@ periods = typer.Typer(
 )
 schedules = typer.Typer(help="The Schedules that start each plan's periods.", no_args_is_help=True)
 
-JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON for machines.")]
 _PERIOD_ID = re.compile(r"period-(?P<plan>[A-Za-z0-9_-]+?)-(?P<day>\d{4}-\d{2}-\d{2})")
 
 

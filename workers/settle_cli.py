@@ -37,13 +37,12 @@ from settlement.steps import (
     retry_step,
 )
 from settlement.store import MemberStore, fitted_shards, local_cpus
-from workers.output import console, emit, errors
+from workers.output import JsonFlag, console, emit, errors
 from workers.stack import plan_sources, prepare_database, program_today, recorded_clock
 
 population = typer.Typer(help="Synthetic member populations.", no_args_is_help=True)
 settle = typer.Typer(help="The settlement engine: lock, debit, retry.", no_args_is_help=True)
 
-JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON for machines.")]
 PlanOpt = Annotated[str, typer.Option("--plan", help="Plan id, e.g. chronic.")]
 StoreOpt = Annotated[str | None, typer.Option("--store", help="Member store root.")]
 AsOfOpt = Annotated[

@@ -13,23 +13,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
-import os
 import signal
-import sys
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
-from typing import Annotated, NoReturn, ParamSpec
+from typing import Annotated
 
 import typer
-from alembic.script import ScriptDirectory
 from sqlalchemy import Engine
 from sqlalchemy.exc import OperationalError
 from temporalio.client import Client
-from temporalio.service import RPCError
 from temporalio.worker import Worker
 
 from activities.claims import ClaimActivities
@@ -37,17 +32,15 @@ from activities.investigation import InvestigationActivities, SimulatedFirm
 from activities.payment import PaymentRail
 from activities.periods import PeriodActivities
 from infra.config import Settings, load_settings
-from infra.db import alembic_config, current_revision, make_engine, redacted
+from infra.db import open_database
 from infra.temporal import connect_patiently
-from mutualaid.errors import InputError, MutualAidError, exit_code_for
+from mutualaid.errors import InputError
 from mutualaid.plan import Plan
 from settlement.executor import Executor, executor_for
-from workers.output import errors
+from workers.exits import exits_explicitly, first_line, say_on_stderr
 from workers.stack import plan_sources
 from workflows.claim import ClaimWorkflow
 from workflows.period import PeriodTriggerWorkflow, PeriodWorkflow
-
-P = ParamSpec("P")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -75,22 +68,6 @@ class WorkerOptions:
         for name in ("graceful_shutdown_s", "firm_latency_s", "payment_latency_s"):
             if getattr(self, name) < 0:
                 raise InputError(name.replace("_", "-"), getattr(self, name), "must be >= 0")
-
-
-def open_database(settings: Settings) -> Engine:
-    """The configured database, refused unless its schema is current (migrating is
-    `mutualaid db upgrade`'s job, never a side effect of starting a process)."""
-    engine = make_engine(settings.database_url)
-    head = ScriptDirectory.from_config(alembic_config(engine)).get_current_head()
-    revision = current_revision(engine)
-    if revision != head:
-        engine.dispose()
-        raise InputError(
-            "MUTUALAID_DATABASE_URL",
-            redacted(settings.database_url),
-            f"schema is at {revision}, not {head}; run `mutualaid db upgrade`",
-        )
-    return engine
 
 
 def build_worker(
@@ -205,8 +182,8 @@ async def supervise(
         failure = running.exception() if not running.cancelled() else None
         if loop_time() - started > RESTART_RESET_S:
             delay = RESTART_INITIAL_S
-        _say(
-            f"worker lost Temporal ({_first_line(str(failure) or type(failure).__name__)}); "
+        say_on_stderr(
+            f"worker lost Temporal ({first_line(str(failure) or type(failure).__name__)}); "
             f"starting again in {delay:.0f} s"
         )
         with contextlib.suppress(TimeoutError):
@@ -229,53 +206,16 @@ async def _open_database_patiently(settings: Settings, stop: asyncio.Event) -> E
     said = False
     while not stop.is_set():
         try:
-            return open_database(settings)
+            return open_database(settings.database_url)
         except OperationalError as exc:
             if not said:
-                _say(f"database not answering ({_first_line(str(exc.orig))}); waiting for it")
+                reason = first_line(str(exc.orig))
+                say_on_stderr(f"database not answering ({reason}); waiting for it")
                 said = True
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), delay)
         delay = min(delay * 2, 15.0)
     return None
-
-
-def exits_explicitly(command: Callable[P, None]) -> Callable[P, None]:
-    """End a command that used a Temporal client with an explicit exit: the SDK's runtime
-    threads can abort the interpreter while it finalizes (a known SDK issue), which would
-    turn a clean run into a crash. Errors keep `mutualaid`'s contract: one line, and the
-    exit status of the error's kind (`mutualaid.errors.EXIT_CODES`); a Temporal server that
-    fails the call is one line and exit 1, never a traceback."""
-
-    @functools.wraps(command)
-    def run(*args: P.args, **kwargs: P.kwargs) -> None:
-        try:
-            command(*args, **kwargs)
-        except MutualAidError as exc:
-            _say(f"error: {exc}")
-            _exit(exit_code_for(exc))
-        except RPCError as exc:
-            _say(f"error: Temporal answered {exc.status.name}: {_first_line(exc.message)}")
-            _exit(1)
-        except SystemExit as exc:
-            _exit(exc.code if isinstance(exc.code, int) else 1)
-        _exit(0)
-
-    return run
-
-
-def _say(line: str) -> None:
-    errors.print(line, markup=False, highlight=False, soft_wrap=True)
-
-
-def _first_line(text: str) -> str:
-    return text.strip().splitlines()[0] if text.strip() else "no detail"
-
-
-def _exit(code: int) -> NoReturn:
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(code)
 
 
 @exits_explicitly
