@@ -222,3 +222,33 @@ def test_a_retry_over_the_owing_families_equals_one_over_the_whole_shard(
         assert ledger.equals(whole_ledger)
         assert apply_patch(accounts, changed, source="test").equals(whole_next)
         accounts = whole_next
+
+
+@settings(max_examples=80, deadline=None)
+@given(people=populations(), share=shares, kept=st.lists(st.booleans(), min_size=75, max_size=75))
+def test_the_families_owing_are_found_in_any_part_of_a_shard(
+    people: list[Person], share: int, kept: list[bool]
+) -> None:
+    """`owing_families` on any subset of a shard's rows (a payer may be missing from it) takes
+    exactly the rows whose payer pays for a roster member still owing, and then the row of
+    every payer of a row taken, as sets of member ids worked out here one row at a time."""
+    _, accounts, _ = debit_shard(table(people), params(share), shard=0)
+    part = accounts.filter([kept[i % len(kept)] for i in range(accounts.num_rows)])
+    rows = part.to_pylist()
+    roster_day = (PUBLICITY - date(1970, 1, 1)).days
+    owing_payers = {
+        r["payer_id"]
+        for r in rows
+        if r["unpaid_fen"] > 0
+        and (r["join_date"] - date(1970, 1, 1)).days < roster_day
+        and (r["exit_date"] is None or (r["exit_date"] - date(1970, 1, 1)).days >= roster_day)
+    }
+    wanted = {r["member_id"] for r in rows if r["payer_id"] in owing_payers}
+    while True:
+        payers_taken = {r["payer_id"] for r in rows if r["member_id"] in wanted}
+        grown = wanted | {r["member_id"] for r in rows if r["member_id"] in payers_taken}
+        if grown == wanted:
+            break
+        wanted = grown
+    found = owing_families(part, PUBLICITY)["member_id"].to_pylist()
+    assert found == sorted(wanted)
