@@ -20,7 +20,8 @@ imports, `ray.init` for the engine) and by its steps (lock, debit):
 - **polars**: per shard, at most two in flight: the lock as column expressions, the debit as a
   family-sorted segmented cumulative sum.
 - **floor**: per shard, read and write the same number of Parquet files of the same schemas
-  with pyarrow, as the engine does, and no logic: what reading and writing alone cost.
+  with pyarrow, read and written as the engine does (`settlement.schema.read_parquet`,
+  `parquet_bytes`), and no logic: what reading and writing alone cost.
 
 No member changes are pending in the benchmark, so a peer's lock has none to fold; it ages
 members out and counts N, and the share follows from N as in the engine.
@@ -71,7 +72,15 @@ from mutualaid.calendar import latest_birth_date_for_age
 from mutualaid.membership import ExitReason, MemberStatus
 from mutualaid.plan import Plan
 from mutualaid.share import compute_share
-from settlement.schema import COVERED, EXIT_CODES, LEDGER, MEMBERS, STATUS_CODES, parquet_bytes
+from settlement.schema import (
+    COVERED,
+    EXIT_CODES,
+    LEDGER,
+    MEMBERS,
+    STATUS_CODES,
+    parquet_bytes,
+    read_parquet,
+)
 from settlement.snapshots import debit_snapshot, roster_snapshot
 from settlement.store import MemberStore, fitted_shards, local_cpus, shard_file_name
 
@@ -429,9 +438,14 @@ def _engine_write(table: pa.Table, path: Path) -> None:
     path.write_bytes(parquet_bytes(table))
 
 
+def _engine_read(path: Path) -> pa.Table:
+    """As the engine reads a shard: the file's bytes, then Parquet (`read_parquet`)."""
+    return read_parquet(path.read_bytes())
+
+
 def floor_lock(source: Path, roster: Path, rules: Rules) -> int:
     """The population shard written unchanged as the roster: no age-out, no sort."""
-    table = pq.read_table(source)
+    table = _engine_read(source)
     _engine_write(table, roster)
     return int(table.num_rows)
 
@@ -439,7 +453,7 @@ def floor_lock(source: Path, roster: Path, rules: Rules) -> int:
 def floor_debit(roster: Path, ledger: Path, accounts: Path, rules: Rules, share: int) -> Totals:
     """A ledger-shaped table of every row, made of the roster's columns and the share, and
     the roster written unchanged as the next accounts: no cap, no family order."""
-    table = pq.read_table(roster)
+    table = _engine_read(roster)
     rows = table.num_rows
     ledger_table = pa.table(
         {

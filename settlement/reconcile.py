@@ -16,12 +16,11 @@ from dataclasses import dataclass, replace
 import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from mutualaid.errors import InvariantError
 from settlement.executor import Executor, Progress
 from settlement.run_plan import DebitShardOutcome, RunPlan
-from settlement.schema import LEDGER
+from settlement.schema import LEDGER, read_parquet
 from settlement.store import MemberStore
 
 
@@ -266,6 +265,6 @@ def _read_ledger(
     if hashlib.sha256(data).hexdigest() != sha:
         return f"ledger {path} differs from its recorded checksum"
     try:
-        return pq.read_table(pa.BufferReader(data), columns=columns)
+        return read_parquet(data, columns)
     except (pa.ArrowInvalid, OSError):  # not Parquet, or a column missing
         return f"ledger {path} lacks the ledger schema"

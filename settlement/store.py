@@ -43,7 +43,13 @@ from mutualaid.errors import InputError, IntegrityError
 from mutualaid.membership import Member
 from settlement.files import StagedFiles, read_bytes
 from settlement.patches import apply_patch
-from settlement.schema import MEMBERS, STORE_FORMAT, member_from_row, parquet_bytes
+from settlement.schema import (
+    MEMBERS,
+    STORE_FORMAT,
+    member_from_row,
+    parquet_bytes,
+    read_parquet,
+)
 from settlement.snapshots import chain_position
 
 # About 1.5 million members a shard: a shard task's memory stays near 1 GB at its peak, and
@@ -401,7 +407,7 @@ class MemberStore(StagedFiles):
         if verify and hashlib.sha256(data).hexdigest() != sha256:
             raise IntegrityError("shard", path, "does not match its manifest checksum (corrupt)")
         try:
-            table = pq.read_table(pa.BufferReader(data), columns=columns)
+            table = read_parquet(data, columns)
         except (pa.ArrowInvalid, OSError) as exc:
             raise IntegrityError("shard", path, f"is not readable Parquet: {exc}") from None
         if table.num_rows != rows:

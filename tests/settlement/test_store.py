@@ -16,7 +16,7 @@ from infra.repositories import MemberChangeRepository, PlanRepository
 from mutualaid.errors import InputError, IntegrityError
 from mutualaid.membership import ChangeKind, ExitReason, MemberChange, MemberStatus
 from settlement.members import current_member
-from settlement.schema import MEMBERS, STATUS_CODES
+from settlement.schema import MEMBERS, STATUS_CODES, read_parquet
 from settlement.store import Manifest, MemberStore, fitted_shards
 
 AT = datetime(2026, 12, 1, tzinfo=UTC)
@@ -98,6 +98,19 @@ def test_ids_are_delta_encoded_and_the_other_columns_may_use_a_dictionary(
         assert "RLE_DICTIONARY" not in encodings[name], encodings[name]
     assert "RLE_DICTIONARY" in encodings["funds_fen"]  # one value repeated: a dictionary wins
     assert pq.read_table(path).equals(members_table(list(range(1, 3001)), shards=3, shard=0))
+
+
+def test_a_shard_is_read_as_pq_read_table_reads_it_and_a_missing_column_is_an_error(
+    tmp_path: Path,
+) -> None:
+    store = populated(tmp_path, list(range(1, 3001)))
+    data = Path(store.shard_path("gen-1", 0)).read_bytes()
+    assert read_parquet(data).equals(pq.read_table(pa.BufferReader(data)))
+    assert read_parquet(data, ["funds_fen", "member_id"]).column_names == ["funds_fen", "member_id"]
+    with pytest.raises(pa.ArrowInvalid, match="no column nope"):
+        read_parquet(data, ["member_id", "nope"])
+    with pytest.raises(pa.ArrowInvalid):
+        read_parquet(b"not parquet")
 
 
 @pytest.mark.parametrize(
