@@ -164,10 +164,11 @@ async def test_staff_take_a_claim_from_review_to_approval_and_a_member_objects(
         assert detail["timeline"][-1]["note"] == "treated before joining"
 
 
-async def test_two_reviews_sent_at_once_move_the_claim_once(site: Site) -> None:
+async def test_two_reviews_sent_at_once_move_the_claim_once(dev_site: Site) -> None:
     """Two staff (or one double click) send the same step at the same moment: the claim's own
     lock takes one, the other is refused with the claim's reason, and the history holds one
-    review."""
+    review. On the real dev server (see `dev_site`)."""
+    site = dev_site
     world = site.world
     async with world.worker():
         handle = await world.report(await world.member(age=38))
