@@ -248,7 +248,17 @@ def job_driver(submitter: int) -> list[int]:
     return drivers
 
 
-@pytest.mark.parametrize("kill", ["driver", "worker", "node"])
+# A whole node killed is what only this cluster can show, so it stays in the default run; a
+# driver or a Ray worker killed mid-debit is driven in the default run on a local store and
+# local Ray (tests/settlement/test_crash.py, test_ray_cluster.py), and here by `make test-all`.
+@pytest.mark.parametrize(
+    "kill",
+    [
+        pytest.param("driver", marks=pytest.mark.slow),
+        pytest.param("worker", marks=pytest.mark.slow),
+        "node",
+    ],
+)
 def test_a_debit_on_the_cluster_survives_a_kill_with_the_bytes_of_a_clean_run(
     cluster: tuple[Path, dict[str, str]],
     clean_run: dict[str, bytes],
