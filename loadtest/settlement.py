@@ -38,9 +38,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import psutil  # type: ignore[import-untyped]
-import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 import ray
 from rich.console import Console
 
@@ -54,6 +52,7 @@ from settlement.engine import RunResult, Settlement, debit, lock_roster, retry
 from settlement.executor import RayExecutor, start_ray
 from settlement.population import PopulationSpec, generate_population
 from settlement.reconcile_period import PeriodReconciliation, reconcile_period
+from settlement.schema import read_parquet
 from settlement.store import ROWS_PER_SHARD, MemberStore, fitted_shards, local_cpus
 
 # The benchmark's calendar (`benchmarks/settlement.py`): a population drawn on the 1st, the
@@ -426,7 +425,7 @@ def ledger_sums_task(
         data = store.read_file(path)
         if data is None:
             raise InvariantError(f"ledger {path} is missing")
-        table = pq.read_table(pa.BufferReader(data), columns=["charge_fen", "paid_fen"])
+        table = read_parquet(data, ["charge_fen", "paid_fen"])
         if attempt == 0:
             charged = int(pc.sum(table["charge_fen"]).as_py() or 0)
         paid += int(pc.sum(table["paid_fen"]).as_py() or 0)

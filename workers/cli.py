@@ -56,7 +56,7 @@ class Commands(TyperGroup):
             group = typer.main.get_group(target)
             group.name = cmd_name
             return group
-        single = typer.Typer()
+        single = typer.Typer(add_completion=False)
         single.command(cmd_name)(target)
         return typer.main.get_command(single)
 

@@ -11,6 +11,7 @@ from sqlalchemy import create_engine, inspect
 
 from infra.db import MIGRATIONS
 from tests.helpers import run_cli
+from workers.cli import COMMANDS
 
 CHRONIC_TOML = Path(__file__).parents[2] / "mutualaid" / "plans" / "chronic.toml"
 
@@ -20,6 +21,17 @@ def test_help_lists_the_command_groups() -> None:
     assert result.returncode == 0
     for group in ("dev", "plans", "db", "config", "demo"):
         assert group in result.stdout
+    # Each command's module is imported when the command is named: the help lists them all.
+    assert [name for name in COMMANDS if f" {name} " not in result.stdout] == []
+
+
+def test_a_single_command_offers_no_shell_completion() -> None:
+    """Built lazily, a single command keeps the command line's rule: no completion options."""
+    assert "completion" not in run_cli("config", "--help").stdout
+    refused = run_cli("config", "--show-completion")
+    assert refused.returncode == 2
+    assert refused.stderr.startswith("error: No such option: --show-completion")
+    assert len(refused.stderr.splitlines()) == 1
 
 
 def test_plans_list_as_json_names_both_shipped_plans() -> None:
